@@ -1,0 +1,116 @@
+/**
+ * Signing primitives as plain synchronous interfaces, so the pure cores, the
+ * simulator and the Effect shells share one implementation. The Effect
+ * services (`SignerService`, `KeyRingService` in `Keys.ts`) wrap these.
+ *
+ * Ed25519 uses `node:crypto` KeyObjects (a PEM string per call is 4-10x slower).
+ * `simulatedScheme` is a keyed hash for the deterministic simulator: cheap,
+ * deterministic, and a forger without the secret still fails verification.
+ */
+import * as crypto from "node:crypto"
+import type { PeerId } from "./Ids.js"
+
+export interface Signer {
+  /** The principal whose key this is; written into every envelope it seals. */
+  readonly peer: PeerId
+  sign(bytes: Uint8Array): Uint8Array
+}
+
+export interface KeyRing {
+  /** Whether `peer` is a known principal. */
+  has(peer: PeerId): boolean
+  /** Verify `signature` over `bytes` with `peer`'s key; false for unknown peers. */
+  verify(peer: PeerId, bytes: Uint8Array, signature: Uint8Array): boolean
+  /** Known principals. */
+  peers(): ReadonlyArray<PeerId>
+}
+
+export const ED25519_SIGNATURE_BYTES = 64
+
+/** Ed25519 signer over a private KeyObject. */
+export const ed25519Signer = (peer: PeerId, privateKey: crypto.KeyObject): Signer => ({
+  peer,
+  sign: (bytes) => new Uint8Array(crypto.sign(null, bytes, privateKey))
+})
+
+/** Ed25519 key ring over public KeyObjects. */
+export const ed25519KeyRing = (keys: ReadonlyMap<PeerId, crypto.KeyObject>): KeyRing => ({
+  has: (peer) => keys.has(peer),
+  verify: (peer, bytes, signature) => {
+    const key = keys.get(peer)
+    if (key === undefined || signature.byteLength !== ED25519_SIGNATURE_BYTES) return false
+    try {
+      return crypto.verify(null, bytes, key, signature)
+    } catch {
+      return false
+    }
+  },
+  peers: () => [...keys.keys()]
+})
+
+export interface Ed25519KeyPair {
+  readonly publicKey: crypto.KeyObject
+  readonly privateKey: crypto.KeyObject
+}
+
+export const generateEd25519 = (): Ed25519KeyPair => crypto.generateKeyPairSync("ed25519")
+
+/** Raw 32-byte public key (for key files and logs). */
+export const rawPublicKey = (key: crypto.KeyObject): Uint8Array => {
+  const der = key.export({ type: "spki", format: "der" })
+  return new Uint8Array(der.subarray(der.byteLength - 32))
+}
+
+const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex")
+const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex")
+
+export const publicKeyFromRaw = (raw: Uint8Array): crypto.KeyObject =>
+  crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" })
+
+/** Raw 32-byte private seed. */
+export const rawPrivateKey = (key: crypto.KeyObject): Uint8Array => {
+  const der = key.export({ type: "pkcs8", format: "der" })
+  return new Uint8Array(der.subarray(der.byteLength - 32))
+}
+
+export const privateKeyFromRaw = (seed: Uint8Array): crypto.KeyObject =>
+  crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" })
+
+/**
+ * The simulator's scheme: signature = first 16 bytes of SHA-256(secret || bytes),
+ * with a per-peer secret derived from a seed. Correct replicas' secrets are never
+ * handed to adversary strategies, so forged frames fail like real forgeries.
+ */
+export const simulatedSecret = (seed: string, peer: PeerId): Uint8Array =>
+  new Uint8Array(crypto.createHash("sha256").update(`synod-sim-key|${seed}|${peer}`).digest())
+
+const simSign = (secret: Uint8Array, bytes: Uint8Array): Uint8Array =>
+  new Uint8Array(crypto.createHash("sha256").update(secret).update(bytes).digest().subarray(0, 16))
+
+export const simulatedSigner = (seed: string, peer: PeerId): Signer => {
+  const secret = simulatedSecret(seed, peer)
+  return { peer, sign: (bytes) => simSign(secret, bytes) }
+}
+
+export const simulatedKeyRing = (seed: string, peers: ReadonlyArray<PeerId>): KeyRing => {
+  const secrets = new Map(peers.map((p) => [p, simulatedSecret(seed, p)] as const))
+  return {
+    has: (peer) => secrets.has(peer),
+    verify: (peer, bytes, signature) => {
+      const secret = secrets.get(peer)
+      if (secret === undefined || signature.byteLength !== 16) return false
+      return crypto.timingSafeEqual(simSign(secret, bytes), signature)
+    },
+    peers: () => [...secrets.keys()]
+  }
+}
+
+/** Lower-case hex SHA-256 of bytes: the digest used for requests, batches and state. */
+export const sha256Hex = (...parts: ReadonlyArray<Uint8Array | string>): string => {
+  const h = crypto.createHash("sha256")
+  for (const p of parts) h.update(p)
+  return h.digest("hex")
+}
+
+export const toHex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("hex")
+export const fromHex = (hex: string): Uint8Array => new Uint8Array(Buffer.from(hex, "hex"))
