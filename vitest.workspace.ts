@@ -7,6 +7,7 @@ export const projects = [
   "packages/paxos",
   "packages/pbft",
   "packages/transport-ws",
+  "packages/storage-sqlite",
   "examples/*"
 ]
 
