@@ -6,7 +6,7 @@
  * decoded message is as well-typed as one we built ourselves. Decoding never
  * throws: every failure is a `Rejection` with a reason.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Schema, SchemaAST as AST } from "effect"
 import { type Rejection, reject } from "./Rejection.js"
 
 export interface Codec<M> {
@@ -26,18 +26,28 @@ export interface CodecOptions {
 export const DEFAULT_MAX_PAYLOAD_BYTES = 4 * 1024 * 1024
 
 const textEncoder = new TextEncoder()
-const textDecoder = new TextDecoder("utf-8", { fatal: true })
+// fatal: invalid UTF-8 is an error, not U+FFFD; ignoreBOM: a leading BOM is kept
+// (and then fails JSON.parse), so one message has exactly one accepted encoding.
+const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
-/** Collect the `_tag` literals of a union of tagged schemas. */
+/**
+ * Collect the `_tag` literals of a union of tagged schemas, as they appear on
+ * the wire. We walk the encoded side of the AST: a `Schema.TaggedClass` is a
+ * Transformation whose type side is an opaque Declaration, while its encoded
+ * side is the TypeLiteral that carries the `_tag` literal.
+ */
 const tagsOf = (schema: Schema.Schema.Any): Set<string> => {
   const tags = new Set<string>()
-  const visit = (ast: Schema.Schema.Any["ast"]): void => {
+  const seen = new Set<AST.AST>()
+  const visit = (ast: AST.AST): void => {
+    if (seen.has(ast)) return // recursive (Suspend) schemas
+    seen.add(ast)
     switch (ast._tag) {
       case "Union":
         ast.types.forEach(visit)
         return
       case "Transformation":
-        visit(ast.to)
+        visit(ast.from)
         return
       case "Refinement":
         visit(ast.from)
@@ -56,7 +66,7 @@ const tagsOf = (schema: Schema.Schema.Any): Set<string> => {
         return
     }
   }
-  visit(schema.ast)
+  visit(AST.encodedAST(schema.ast))
   return tags
 }
 
@@ -73,22 +83,38 @@ export const makeCodec = <M, I>(schema: Schema.Schema<M, I, never>, options: Cod
       if (bytes.byteLength > maxBytes) {
         return Either.left(reject("oversized", `payload of ${bytes.byteLength} bytes exceeds ${maxBytes}`))
       }
+      let text: string
+      try {
+        text = textDecoder.decode(bytes)
+      } catch {
+        return Either.left(reject("malformed", "payload is not valid UTF-8"))
+      }
       let json: unknown
       try {
-        json = JSON.parse(textDecoder.decode(bytes))
+        json = JSON.parse(text)
       } catch (e) {
-        return Either.left(reject("malformed", `payload is not UTF-8 JSON: ${String(e).slice(0, 120)}`))
+        // A payload cut short is indistinguishable from any other bad JSON here:
+        // the payload has no length of its own (the envelope's length prefixes
+        // are what detect truncation on the wire).
+        return Either.left(reject("malformed", `payload is not JSON: ${String(e).slice(0, 120)}`))
       }
       if (tags.size > 0) {
-        const tag = typeof json === "object" && json !== null ? (json as { _tag?: unknown })._tag : undefined
+        const tag = typeof json === "object" && json !== null && !Array.isArray(json)
+          ? (json as { _tag?: unknown })._tag
+          : undefined
         if (typeof tag !== "string" || !tags.has(tag)) {
-          return Either.left(reject("unknown-tag", `unknown message tag ${JSON.stringify(tag)?.slice(0, 64)}`))
+          return Either.left(reject("unknown-tag", `unknown message tag ${String(JSON.stringify(tag)).slice(0, 64)}`))
         }
       }
-      return Either.mapLeft(
-        decodeEither(json),
-        (e) => reject("malformed", ParseResult.TreeFormatter.formatErrorSync(e).slice(0, 500))
-      )
+      try {
+        return Either.mapLeft(
+          decodeEither(json),
+          (e) => reject("malformed", ParseResult.TreeFormatter.formatErrorSync(e).slice(0, 500))
+        )
+      } catch (e) {
+        // a user schema's transformation threw: still a rejection, never a crash
+        return Either.left(reject("malformed", `payload decoding threw: ${String(e).slice(0, 120)}`))
+      }
     }
   }
 }

@@ -26,6 +26,8 @@ export interface KeyRing {
 }
 
 export const ED25519_SIGNATURE_BYTES = 64
+/** Length of a raw Ed25519 public key and of a raw private seed. */
+export const ED25519_KEY_BYTES = 32
 
 /** Ed25519 signer over a private KeyObject. */
 export const ed25519Signer = (peer: PeerId, privateKey: crypto.KeyObject): Signer => ({
@@ -55,6 +57,13 @@ export interface Ed25519KeyPair {
 
 export const generateEd25519 = (): Ed25519KeyPair => crypto.generateKeyPairSync("ed25519")
 
+/** The public key that belongs to an Ed25519 private key. */
+export const publicKeyOf = (privateKey: crypto.KeyObject): crypto.KeyObject => crypto.createPublicKey(privateKey)
+
+/** Whether `privateKey` is the private half of `publicKey` (raw bytes compared). */
+export const isKeyPair = (publicKey: crypto.KeyObject, privateKey: crypto.KeyObject): boolean =>
+  Buffer.from(rawPublicKey(publicKeyOf(privateKey))).equals(rawPublicKey(publicKey))
+
 /** Raw 32-byte public key (for key files and logs). */
 export const rawPublicKey = (key: crypto.KeyObject): Uint8Array => {
   const der = key.export({ type: "spki", format: "der" })
@@ -64,8 +73,17 @@ export const rawPublicKey = (key: crypto.KeyObject): Uint8Array => {
 const ED25519_SPKI_PREFIX = Buffer.from("302a300506032b6570032100", "hex")
 const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex")
 
-export const publicKeyFromRaw = (raw: Uint8Array): crypto.KeyObject =>
-  crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" })
+const requireKeyBytes = (what: string, raw: Uint8Array): void => {
+  if (raw.byteLength !== ED25519_KEY_BYTES) {
+    throw new RangeError(`${what}: expected ${ED25519_KEY_BYTES} bytes, got ${raw.byteLength}`)
+  }
+}
+
+/** Public KeyObject from a raw 32-byte key; RangeError for any other length. */
+export const publicKeyFromRaw = (raw: Uint8Array): crypto.KeyObject => {
+  requireKeyBytes("Ed25519 public key", raw)
+  return crypto.createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: "der", type: "spki" })
+}
 
 /** Raw 32-byte private seed. */
 export const rawPrivateKey = (key: crypto.KeyObject): Uint8Array => {
@@ -73,8 +91,11 @@ export const rawPrivateKey = (key: crypto.KeyObject): Uint8Array => {
   return new Uint8Array(der.subarray(der.byteLength - 32))
 }
 
-export const privateKeyFromRaw = (seed: Uint8Array): crypto.KeyObject =>
-  crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" })
+/** Private KeyObject from a raw 32-byte seed (RFC 8032 secret key); RangeError for any other length. */
+export const privateKeyFromRaw = (seed: Uint8Array): crypto.KeyObject => {
+  requireKeyBytes("Ed25519 private seed", seed)
+  return crypto.createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" })
+}
 
 /**
  * The simulator's scheme: signature = first 16 bytes of SHA-256(secret || bytes),

@@ -13,6 +13,11 @@
  *   u32 len, bytes      payload (Codec output)
  *   u8  len, bytes      signature over every byte before this field
  *
+ * Limits: each header string at most 65535 bytes (u16), the signature at most
+ * 255 bytes (u8), the whole frame at most `maxFrameBytes` (checked first, before
+ * any parsing). `seal` throws a RangeError for a header it cannot encode: that
+ * is a bug of ours, never peer input.
+ *
  * The signature covers the exact bytes on the wire; `open` verifies those bytes
  * and never re-encodes a decoded object to check it.
  */
@@ -69,6 +74,9 @@ export const sealPayload = <M>(
 ): Uint8Array => {
   const signed = headerBytes(ctx.clusterId, ctx.protocol, type, sender, payload)
   const signature = signer.sign(signed)
+  if (signature.byteLength > MAX_SIGNATURE_BYTES) {
+    throw new RangeError(`signature of ${signature.byteLength} bytes exceeds ${MAX_SIGNATURE_BYTES}`)
+  }
   const frame = new Uint8Array(signed.byteLength + 1 + signature.byteLength)
   frame.set(signed, 0)
   frame[signed.byteLength] = signature.byteLength
@@ -76,8 +84,14 @@ export const sealPayload = <M>(
   return frame
 }
 
+const MAX_FIELD_BYTES = 0xffff
+const MAX_SIGNATURE_BYTES = 0xff
+
 const headerBytes = (clusterId: string, protocol: string, type: string, sender: string, payload: Uint8Array) => {
   const fields = [clusterId, protocol, type, sender].map((s) => enc.encode(s))
+  for (const f of fields) {
+    if (f.byteLength > MAX_FIELD_BYTES) throw new RangeError(`envelope header field of ${f.byteLength} bytes exceeds ${MAX_FIELD_BYTES}`)
+  }
   let size = MAGIC.byteLength + 4 + payload.byteLength
   for (const f of fields) size += 2 + f.byteLength
   const out = new Uint8Array(size)
@@ -137,8 +151,18 @@ export const parseFrame = (frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_
  * Parse, authenticate and decode a frame. Order matters for cost and safety:
  * size and header first (cheap), then the signature (the expensive check that
  * stops forgeries), then payload decoding (only for authenticated bytes).
+ *
+ * `transportSender`, when given, is who the transport says sent the frame
+ * (e.g. the peer authenticated by the WebSocket handshake); a frame signed by
+ * someone else is rejected as `sender-mismatch` before its signature is checked.
+ * Relayed frames (PBFT certificates) are opened without it.
  */
-export const open = <M>(ctx: EnvelopeContext<M>, keys: KeyRing, frame: Uint8Array): Either.Either<Verified<M>, Rejection> => {
+export const open = <M>(
+  ctx: EnvelopeContext<M>,
+  keys: KeyRing,
+  frame: Uint8Array,
+  transportSender?: PeerId
+): Either.Either<Verified<M>, Rejection> => {
   const header = parseFrame(frame, ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
   if (Either.isLeft(header)) return Either.left(header.left)
   const h = header.right
@@ -147,6 +171,9 @@ export const open = <M>(ctx: EnvelopeContext<M>, keys: KeyRing, frame: Uint8Arra
   }
   if (h.clusterId !== ctx.clusterId) return Either.left(reject("wrong-cluster", `cluster ${h.clusterId.slice(0, 64)}`))
   const sender = h.sender as PeerId
+  if (transportSender !== undefined && sender !== transportSender) {
+    return Either.left(reject("sender-mismatch", `signed by ${h.sender.slice(0, 140)}, received from ${transportSender}`))
+  }
   if (!keys.has(sender)) return Either.left(reject("unknown-sender", `no key for ${h.sender.slice(0, 140)}`))
   if (!keys.verify(sender, h.signed, h.signature)) {
     return Either.left(reject("bad-signature", `signature of ${sender} does not verify`))

@@ -43,9 +43,13 @@ export type ClusterId = typeof ClusterId.Type
 /**
  * A transport address and signing principal: `replica/<n>` or `client/<name>`.
  * The envelope names its sender with a PeerId and the KeyRing maps it to a key.
+ *
+ * The replica number is canonical decimal below 1024 (no leading zeros), so each
+ * principal has exactly one PeerId: `replica/07` is not a second name for
+ * `replica/7` that a KeyRing keyed by string would treat as a stranger.
  */
 export const PeerId = Schema.String.pipe(
-  Schema.pattern(/^(replica\/[0-9]{1,4}|client\/[A-Za-z0-9._:-]{1,128})$/),
+  Schema.pattern(/^(replica\/(0|[1-9][0-9]{0,2}|10[01][0-9]|102[0-3])|client\/[A-Za-z0-9._:-]{1,128})$/),
   Schema.brand("PeerId")
 )
 export type PeerId = typeof PeerId.Type
@@ -53,13 +57,26 @@ export type PeerId = typeof PeerId.Type
 export const replicaPeer = (id: ReplicaId | number): PeerId => `replica/${id}` as PeerId
 export const clientPeer = (id: ClientId | string): PeerId => `client/${id}` as PeerId
 
-/** The replica behind a PeerId, or undefined for a client. */
-export const peerReplica = (peer: PeerId): ReplicaId | undefined =>
-  peer.startsWith("replica/") ? (Number(peer.slice(8)) as ReplicaId) : undefined
+const CANONICAL_REPLICA = /^replica\/(0|[1-9][0-9]{0,3})$/
 
-/** The client behind a PeerId, or undefined for a replica. */
-export const peerClient = (peer: PeerId): ClientId | undefined =>
-  peer.startsWith("client/") ? (peer.slice(7) as ClientId) : undefined
+/** The replica behind a PeerId, or undefined for a client (or a string that is not a canonical replica PeerId). */
+export const peerReplica = (peer: PeerId): ReplicaId | undefined => {
+  if (!CANONICAL_REPLICA.test(peer)) return undefined
+  const n = Number(peer.slice(8))
+  return n < 1024 ? (n as ReplicaId) : undefined
+}
+
+const isClientId = Schema.is(ClientId)
+
+/** The client behind a PeerId, or undefined for a replica (or a string that is not a valid client PeerId). */
+export const peerClient = (peer: PeerId): ClientId | undefined => {
+  if (!peer.startsWith("client/")) return undefined
+  const id = peer.slice(7)
+  return isClientId(id) ? id : undefined
+}
+
+/** Parse an untrusted string as a PeerId; undefined if it is not one. */
+export const parsePeerId = (s: string): PeerId | undefined => (Schema.is(PeerId)(s) ? s : undefined)
 
 export const makeReplicaId = (n: number): ReplicaId => ReplicaId.make(n)
 export const makeClientId = (s: string): ClientId => ClientId.make(s)
