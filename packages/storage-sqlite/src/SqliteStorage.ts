@@ -1,0 +1,241 @@
+/**
+ * Durable `Storage` on SQLite.
+ *
+ * Why better-sqlite3 and not `@effect/sql-sqlite-node`: the port needs exactly
+ * three operations (load everything, read a key, write a batch atomically) and
+ * full control of the connection's pragmas. better-sqlite3 gives synchronous
+ * prepared statements and `transaction()`, so one `Ready.persist` batch is one
+ * BEGIN ... COMMIT with no query builder, connection pool or async hop in
+ * between, and WAL / synchronous / locking mode are set and verified directly
+ * on the one connection. The cost is that a commit (and its fsync) blocks the
+ * event loop for its duration; a replica persists before it sends votes anyway.
+ *
+ * Durability. The connection runs `journal_mode=WAL` with `synchronous=FULL`:
+ * COMMIT returns only after the WAL is fsynced, so `write` succeeding means the
+ * batch survives a crash or power loss (better-sqlite3 is built with WAL
+ * synchronous NORMAL as default, which is not durable per commit; we set FULL
+ * and read it back). `locking_mode=EXCLUSIVE` keeps the file locked while
+ * open, so a second replica process on the same file fails at start with a
+ * typed "io" error instead of interleaving writes, and no `-shm` file is used.
+ *
+ * Group commit. Every `write(batch)` is one transaction, so a Ready's writes
+ * cost one fsync together. With `coalesce`, concurrent `write` calls from
+ * several fibers are queued and committed together, several batches per
+ * transaction (see `internal/Coalescer.ts`); each batch stays atomic.
+ *
+ * On-disk schema (format 1):
+ *
+ *   PRAGMA application_id = 0x53594e44  -- "SYND"
+ *   PRAGMA user_version   = 1           -- format version
+ *   CREATE TABLE synod_meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
+ *     -- rows: format = 'synod-storage', format_version = '1',
+ *     --       cluster_id = <ClusterId>, peer = <PeerId, e.g. 'replica/2'>
+ *   CREATE TABLE synod_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);
+ *     -- the port's key/value map, one row per key; a delete removes the row
+ *
+ * Opening checks, in order, each failing with a typed `StorageError`:
+ *   1. a non-empty file without SQLite's header is "corrupt";
+ *   2. `PRAGMA quick_check` (or `integrity_check`) reporting anything is "corrupt",
+ *      as is any SQLITE_CORRUPT / SQLITE_NOTADB raised while reading;
+ *   3. an empty database gets the schema above; a database with another
+ *      application id, other tables, another format version, another cluster
+ *      id or another peer is "foreign" (and is not modified);
+ *   4. WAL and synchronous=FULL must be in force, else "io".
+ *
+ * Limits: a value is at most `maxValueBytes` (default and ceiling: SQLite's
+ * SQLITE_MAX_LENGTH of this build, 1e9 bytes). Keys must be well-formed
+ * UTF-16 strings (they are stored as TEXT); a key with a lone surrogate is a
+ * bug of the caller and dies.
+ */
+import Database from "better-sqlite3"
+import { Effect, Layer, type Scope } from "effect"
+import { ClusterId, PeerId, type Protocol, replicaPeer, ReplicaId, Storage } from "@synod/core"
+import { makeCoalescer } from "./internal/Coalescer.js"
+import { checkHeader, checkIntegrity, initializeOrVerify, KV_TABLE, toStorageError } from "./internal/OnDisk.js"
+
+/** SQLITE_MAX_LENGTH of the better-sqlite3 build: the largest value SQLite stores. */
+export const SQLITE_MAX_VALUE_BYTES = 1_000_000_000
+
+/** Whose database this is; exactly one of `replicaId` and `peer`. */
+export type Owner =
+  | { readonly replicaId: ReplicaId | number; readonly peer?: never }
+  | { readonly peer: PeerId | string; readonly replicaId?: never }
+
+export type Options = Owner & {
+  /** The database file; created if missing. `-wal` beside it holds committed but uncheckpointed writes. */
+  readonly path: string
+  readonly clusterId: ClusterId | string
+  /**
+   * Coalesce concurrent `write` calls into shared transactions. `true` uses the
+   * defaults: at most 64 batches per transaction and 1024 batches waiting.
+   * Off by default: a replica writes one Ready at a time and gains nothing.
+   */
+  readonly coalesce?: boolean | { readonly maxBatches?: number; readonly maxQueued?: number }
+  /** The check run at open: `quick` (default, `PRAGMA quick_check`) or `full` (`PRAGMA integrity_check`). */
+  readonly integrityCheck?: "quick" | "full"
+  /** Largest value accepted by `write`, in bytes. Default and ceiling `SQLITE_MAX_VALUE_BYTES`. */
+  readonly maxValueBytes?: number
+  /** How long to wait for another connection's lock at open, in milliseconds. Default 0: fail at once. */
+  readonly lockTimeoutMillis?: number
+}
+
+/** Counters since open: how many transactions carried how many batches and writes. */
+export interface Stats {
+  readonly transactions: number
+  readonly batches: number
+  readonly writes: number
+}
+
+export interface SqliteStorageService extends Storage.StorageService {
+  readonly stats: Effect.Effect<Stats>
+}
+
+const DEFAULT_MAX_BATCHES = 64
+const DEFAULT_MAX_QUEUED = 1024
+/** Truncate the WAL back to this size after a checkpoint, so one big snapshot does not leave a big file behind. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+const ownerPeer = (options: Options): string =>
+  options.replicaId !== undefined ? replicaPeer(ReplicaId.make(options.replicaId)) : PeerId.make(options.peer!)
+
+const positiveInt = (name: string, value: number, ceiling: number): number => {
+  if (!Number.isInteger(value) || value < 1 || value > ceiling) {
+    throw new RangeError(`SqliteStorage: ${name} must be an integer in [1, ${ceiling}], got ${value}`)
+  }
+  return value
+}
+
+interface Opened {
+  readonly db: Database.Database
+  readonly commit: (batches: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>) => void
+  readonly get: (key: string) => Uint8Array | undefined
+  readonly load: () => Map<string, Uint8Array>
+}
+
+/** Zero-copy view of a Buffer as a plain Uint8Array (what the memory backing returns). */
+const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+
+const open = (path: string, owner: { clusterId: string; peer: string }, options: Options): Opened => {
+  checkHeader(path)
+  const db = new Database(path, { timeout: options.lockTimeoutMillis ?? 0 })
+  try {
+    // Before the first read: holds the lock from the first access on, and WAL without shared memory.
+    db.pragma("locking_mode = EXCLUSIVE")
+    checkIntegrity(db, path, options.integrityCheck ?? "quick")
+    initializeOrVerify(db, path, owner)
+    const mode = db.pragma("journal_mode = WAL", { simple: true })
+    if (mode !== "wal") throw new Storage.StorageError({ reason: "io", detail: `${path}: journal_mode is ${mode}, not wal` })
+    db.pragma("synchronous = FULL")
+    const sync = db.pragma("synchronous", { simple: true })
+    if (sync !== 2) throw new Storage.StorageError({ reason: "io", detail: `${path}: synchronous is ${sync}, not FULL` })
+    db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
+    return statements(db)
+  } catch (e) {
+    db.close()
+    throw e
+  }
+}
+
+const statements = (db: Database.Database): Opened => {
+  const put = db.prepare(
+    `INSERT INTO ${KV_TABLE} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+  )
+  const del = db.prepare(`DELETE FROM ${KV_TABLE} WHERE key = ?`)
+  const getOne = db.prepare(`SELECT value FROM ${KV_TABLE} WHERE key = ?`).pluck()
+  const all = db.prepare(`SELECT key, value FROM ${KV_TABLE} ORDER BY key`).raw()
+  const commit = db.transaction((batches: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>) => {
+    for (const batch of batches) {
+      for (const w of batch) {
+        if (w.value === null) del.run(w.key)
+        else put.run(w.key, w.value)
+      }
+    }
+  })
+  return {
+    db,
+    commit: (batches) => commit(batches),
+    get: (key) => {
+      const v = getOne.get(key) as Buffer | undefined
+      return v === undefined ? undefined : bytes(v)
+    },
+    load: () => {
+      const map = new Map<string, Uint8Array>()
+      for (const row of all.iterate() as Iterable<[string, Buffer]>) map.set(row[0], bytes(row[1]))
+      return map
+    }
+  }
+}
+
+/**
+ * Open (or create) the database of `peer` in `clusterId` at `path`. The
+ * database is closed when the scope closes; later calls fail with "closed".
+ */
+export const make = (options: Options): Effect.Effect<SqliteStorageService, Storage.StorageError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const path = options.path
+    const owner = yield* Effect.try({
+      try: () => ({ clusterId: ClusterId.make(options.clusterId), peer: ownerPeer(options) }),
+      catch: (e) => e
+    }).pipe(Effect.orDie)
+    const maxValueBytes = positiveInt("maxValueBytes", options.maxValueBytes ?? SQLITE_MAX_VALUE_BYTES, SQLITE_MAX_VALUE_BYTES)
+    const opened = yield* Effect.acquireRelease(
+      Effect.try({ try: () => open(path, owner, options), catch: toStorageError(path, "open") }),
+      (o) => Effect.sync(() => o.db.close())
+    )
+
+    let transactions = 0
+    let batches = 0
+    let writes = 0
+    const closed = () => new Storage.StorageError({ reason: "closed", detail: `${path} is closed` })
+    const ifOpen = <A>(operation: string, f: () => A): Effect.Effect<A, Storage.StorageError> =>
+      Effect.suspend(() =>
+        opened.db.open ? Effect.try({ try: f, catch: toStorageError(path, operation) }) : Effect.fail(closed())
+      )
+
+    const validate = (group: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>): Effect.Effect<void, Storage.StorageError> => {
+      for (const batch of group) {
+        for (const w of batch) {
+          if (LONE_SURROGATE.test(w.key)) return Effect.dieMessage(`SqliteStorage: key ${JSON.stringify(w.key)} is not well-formed UTF-16`)
+          if (w.value !== null && w.value.byteLength > maxValueBytes) {
+            return Effect.fail(new Storage.StorageError({
+              reason: "io",
+              detail: `${path}: value of ${JSON.stringify(w.key.slice(0, 128))} is ${w.value.byteLength} bytes; the limit is ${maxValueBytes}`
+            }))
+          }
+        }
+      }
+      return Effect.void
+    }
+
+    const commit = (group: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>) =>
+      Effect.zipRight(
+        validate(group),
+        ifOpen("write", () => {
+          opened.commit(group)
+          transactions++
+          batches += group.length
+          for (const b of group) writes += b.length
+        })
+      )
+
+    const coalesce = options.coalesce === true ? {} : options.coalesce === false ? undefined : options.coalesce
+    const write = coalesce === undefined
+      ? (batch: ReadonlyArray<Protocol.StorageWrite>) => commit([batch])
+      : yield* makeCoalescer(commit, {
+        maxBatches: positiveInt("coalesce.maxBatches", coalesce.maxBatches ?? DEFAULT_MAX_BATCHES, 1 << 20),
+        maxQueued: positiveInt("coalesce.maxQueued", coalesce.maxQueued ?? DEFAULT_MAX_QUEUED, 1 << 20)
+      }, closed)
+
+    return {
+      load: ifOpen("load", () => opened.load()),
+      get: (key: string) => ifOpen("get", () => opened.get(key)),
+      write,
+      stats: Effect.sync(() => ({ transactions, batches, writes }))
+    }
+  })
+
+/** The `Storage` port on SQLite; the database closes with the layer's scope. */
+export const layerSqlite = (options: Options): Layer.Layer<Storage.Storage, Storage.StorageError> =>
+  Layer.scoped(Storage.Storage, make(options))
