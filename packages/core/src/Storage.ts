@@ -5,7 +5,7 @@
  * One batch per Ready is the group commit: one fsync per batch of protocol
  * work, not one per message.
  */
-import { Context, Data, Effect, Layer, Ref } from "effect"
+import { Context, Data, Effect, Layer } from "effect"
 import type { StorageWrite } from "./Protocol.js"
 
 export class StorageError extends Data.TaggedError("StorageError")<{
@@ -31,16 +31,23 @@ export const applyBatch = (map: Map<string, Uint8Array>, batch: ReadonlyArray<St
   }
 }
 
-/** An in-memory Storage over a map. Pass the same map to model a restart that keeps the disk. */
+/**
+ * An in-memory Storage over a map. Pass the same map to model a restart that
+ * keeps the disk. Values are copied in and out, like bytes on a disk: a caller
+ * that mutates a buffer after `write`, or one returned by `get`/`load`, cannot
+ * change what is stored. A batch is applied synchronously, so it is atomic with
+ * respect to every other operation.
+ */
 export const makeMemory = (disk: Map<string, Uint8Array> = new Map()): Effect.Effect<StorageService> =>
-  Effect.gen(function*() {
-    const ref = yield* Ref.make(disk)
-    return {
-      load: Ref.get(ref).pipe(Effect.map((m) => new Map(m))),
-      write: (batch) => Ref.update(ref, (m) => (applyBatch(m, batch), m)),
-      get: (key) => Ref.get(ref).pipe(Effect.map((m) => m.get(key)))
-    }
-  })
+  Effect.sync(() => ({
+    load: Effect.sync(() => {
+      const copy = new Map<string, Uint8Array>()
+      for (const [k, v] of disk) copy.set(k, v.slice())
+      return copy
+    }),
+    write: (batch) => Effect.sync(() => applyBatch(disk, batch)),
+    get: (key) => Effect.sync(() => disk.get(key)?.slice())
+  }))
 
 export const layerMemory = (disk?: Map<string, Uint8Array>): Layer.Layer<Storage> =>
   Layer.effect(Storage, makeMemory(disk))

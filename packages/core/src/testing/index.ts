@@ -1,1 +1,4 @@
 export {}
+export * from "./StateMachineSuite.js"
+export * from "./StorageSuite.js"
+export * from "./TransportSuite.js"

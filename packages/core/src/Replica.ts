@@ -1,0 +1,279 @@
+/**
+ * The generic replica shell: an actor that carries a protocol `Driver` between
+ * the network, the disk and the clock. It knows nothing about any protocol.
+ *
+ *   mailbox (frames, ticks)
+ *     -> Envelope.open           rejections: metric + `Rejected` event; never reach the core
+ *     -> driver.step             for every input of the batch (up to `maxBatch`)
+ *     -> while driver.hasReady():
+ *          ready()
+ *          Storage.write(persist)             one batch: the group commit
+ *          send `send`
+ *          send `sendAfterPersist`            only after the write completed
+ *          publish events (PubSub + metrics)
+ *          advance()
+ *
+ * Every `Outbound` is sealed once and the same frame sent to each of its `to`.
+ *
+ * Failures:
+ * - A storage failure is fatal: the replica dies with `PersistFailed` as the
+ *   defect, which its `Supervisor` receives. A replica must not continue (or
+ *   send votes) after failing to make its state durable.
+ * - A send failure (`TransportError`) is counted in
+ *   `synod_send_failures_total{protocol,reason}` and the frame dropped: the
+ *   protocols tolerate message loss.
+ * - Input refused because the mailbox is full is rejected as `overloaded`.
+ *
+ * Limits: mailbox `mailboxCapacity` (default 4096) frames and ticks; at most
+ * `maxBatch` (default 256) inputs per Ready; each event subscriber keeps the
+ * latest `eventBufferSize` (default 1024) events (sliding), so a slow observer
+ * never blocks the replica; at most `MAX_READY_ROUNDS` Readys per batch.
+ */
+import { Data, type Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Scope, Stream, SubscriptionRef } from "effect"
+import * as Actor from "./Actor.js"
+import * as Clock from "./Clock.js"
+import type { KeyRing, Signer } from "./Crypto.js"
+import * as Envelope from "./Envelope.js"
+import type { PeerId } from "./Ids.js"
+import { KeyRingService, SignerService } from "./Keys.js"
+import * as Metrics from "./Metrics.js"
+import type { Driver, Outbound, ProtocolEvent, Verified } from "./Protocol.js"
+import { type Rejection, reject } from "./Rejection.js"
+import { Storage, type StorageError, type StorageService } from "./Storage.js"
+import { type Incoming, Transport, type TransportService } from "./Transport.js"
+
+export const DEFAULT_MAILBOX_CAPACITY = 4096
+export const DEFAULT_MAX_BATCH = 256
+export const DEFAULT_EVENT_BUFFER = 1024
+/** A driver that still has work after this many Readys without new input is broken. */
+export const MAX_READY_ROUNDS = 64
+
+export interface ReplicaConfig<M> {
+  readonly envelope: Envelope.EnvelopeContext<M>
+  /** Actor name in metrics and errors; defaults to the signer's PeerId. */
+  readonly name?: string
+  /** Logical clock period; default `Clock.DEFAULT_TICK_INTERVAL` (10 ms). */
+  readonly tickInterval?: Duration.DurationInput
+  readonly mailboxCapacity?: number
+  readonly maxBatch?: number
+  readonly eventBufferSize?: number
+  /** Reject frames whose signed sender differs from the transport's `from` (default true). */
+  readonly checkTransportSender?: boolean
+  /** Told when the replica dies (storage failure, a defect in the driver). */
+  readonly supervisor: Actor.Supervisor
+}
+
+/** The replica could not make a Ready durable; it stops rather than continue. */
+export class PersistFailed extends Data.TaggedError("PersistFailed")<{
+  readonly replica: string
+  readonly error: StorageError
+}> {
+  override get message() {
+    return `replica ${this.replica} failed to persist: ${this.error.reason}: ${this.error.detail}`
+  }
+}
+
+export interface ReplicaStatus {
+  readonly appliedIndex: number
+  readonly stateDigest: string
+}
+
+export interface ReplicaHandle {
+  readonly peer: PeerId
+  /** A subscription to the replica's events (core events and shell rejections), from now on. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<ProtocolEvent>, never, Scope.Scope>
+  readonly events: Stream.Stream<ProtocolEvent>
+  /** Applied index and state digest after the last completed Ready. */
+  readonly status: Effect.Effect<ReplicaStatus>
+  readonly statusChanges: Stream.Stream<ReplicaStatus>
+  readonly appliedIndex: Effect.Effect<number>
+  readonly stateDigest: Effect.Effect<string>
+  /** Wait until the applied index reaches `index`; fails if the replica stops first. */
+  awaitApplied(index: number): Effect.Effect<ReplicaStatus, Actor.ActorStopped>
+  /** Stop the replica (mailbox, ticker, network input). Idempotent. */
+  readonly stop: Effect.Effect<void>
+  /** Wait for the replica to stop; a failure carries the cause (e.g. `PersistFailed`). */
+  readonly await: Effect.Effect<Exit.Exit<void>>
+}
+
+/** What a shell's mailbox holds. */
+export type ShellInput = { readonly _tag: "Frame"; readonly incoming: Incoming } | Clock.Tick
+
+// ---------------------------------------------------------------------------
+// Shell plumbing shared with ClientShell
+
+/**
+ * Authenticate a frame from the network. A rejection is recorded in metrics
+ * and returned; the caller publishes it and never gives it to the core.
+ */
+export const openIncoming = <M>(
+  ctx: Envelope.EnvelopeContext<M>,
+  keys: KeyRing,
+  incoming: Incoming,
+  checkTransportSender: boolean
+): Effect.Effect<Either.Either<Verified<M>, Rejection>> =>
+  Effect.suspend((): Effect.Effect<Either.Either<Verified<M>, Rejection>> => {
+    // the sender check runs inside `open`, before the (costly) signature check
+    const opened = checkTransportSender
+      ? Envelope.open(ctx, keys, incoming.bytes, incoming.from)
+      : Envelope.open(ctx, keys, incoming.bytes)
+    return Either.isLeft(opened)
+      ? Effect.as(Metrics.recordRejection(ctx.protocol, opened.left), opened)
+      : Effect.as(Metrics.recordReceived(ctx.protocol, (opened.right.message as { _tag?: string })._tag ?? "unknown"), opened)
+  })
+
+/** Seal each message once and send the frame to every destination; send failures are counted and dropped. */
+export const sendOutbound = <M>(
+  ctx: Envelope.EnvelopeContext<M>,
+  signer: Signer,
+  transport: TransportService,
+  outbound: ReadonlyArray<Outbound<M>>
+): Effect.Effect<void> =>
+  Effect.forEach(outbound, (out) =>
+    Effect.suspend(() => {
+      const frame = Envelope.seal(ctx, signer, out.message)
+      const type = (out.message as { _tag?: string })._tag ?? "unknown"
+      return Effect.forEach(out.to, (to) =>
+        transport.send(to, frame).pipe(
+          Effect.zipRight(Metrics.recordSent(ctx.protocol, type)),
+          Effect.catchAll((e) => Metrics.recordSendFailure(ctx.protocol, e.reason))
+        ), { discard: true })
+    }), { discard: true })
+
+// ---------------------------------------------------------------------------
+
+interface Ports {
+  readonly transport: TransportService
+  readonly storage: StorageService
+  readonly signer: Signer
+  readonly keys: KeyRing
+}
+
+/** Carry out every Ready the driver has, in the order of the module comment. */
+const drainReady = <M>(driver: Driver<M>, config: ReplicaConfig<M>, name: string, ports: Ports, events: PubSub.PubSub<ProtocolEvent>) =>
+  Effect.gen(function*() {
+    const protocol = config.envelope.protocol
+    for (let round = 0; driver.hasReady(); round++) {
+      if (round >= MAX_READY_ROUNDS) return yield* Effect.dieMessage(`replica ${name}: driver still has a Ready after ${round} rounds`)
+      const ready = driver.ready()
+      if (ready.persist.length > 0) {
+        yield* ports.storage.write(ready.persist).pipe(
+          Effect.catchAll((error) => Effect.die(new PersistFailed({ replica: name, error })))
+        )
+        yield* Metrics.recordPersistBatch(ready.persist.length)
+      }
+      yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.send)
+      yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.sendAfterPersist)
+      if (ready.events.length > 0) {
+        yield* PubSub.publishAll(events, ready.events)
+        yield* Metrics.recordEvents(protocol, ready.events)
+      }
+      driver.advance()
+    }
+  })
+
+/**
+ * Run `driver` as a replica in the current scope. The driver must already hold
+ * the replica's recovered state (see `recover`).
+ */
+export const run = <M>(
+  driver: Driver<M>,
+  config: ReplicaConfig<M>
+): Effect.Effect<ReplicaHandle, never, Scope.Scope | Transport | Storage | SignerService | KeyRingService> =>
+  Effect.gen(function*() {
+    const ports: Ports = {
+      transport: yield* Transport,
+      storage: yield* Storage,
+      signer: yield* SignerService,
+      keys: yield* KeyRingService
+    }
+    const name = config.name ?? ports.signer.peer
+    const protocol = config.envelope.protocol
+    const checkSender = config.checkTransportSender ?? true
+    // a child scope, so `stop` can end this replica without closing the caller's scope
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+
+    const events = yield* PubSub.sliding<ProtocolEvent>(config.eventBufferSize ?? DEFAULT_EVENT_BUFFER)
+    const statusOf = (): ReplicaStatus => ({ appliedIndex: driver.appliedIndex(), stateDigest: driver.stateDigest() })
+    const status = yield* SubscriptionRef.make(statusOf())
+
+    const rejectInput = (from: PeerId, rejection: Rejection) =>
+      PubSub.publish(events, { _tag: "Rejected", from, rejection })
+
+    const receive = (input: ShellInput): Effect.Effect<void> =>
+      input._tag === "Tick"
+        ? Effect.sync(() => driver.step(input))
+        : Effect.flatMap(openIncoming(config.envelope, ports.keys, input.incoming, checkSender), (opened) =>
+          Either.isLeft(opened)
+            ? rejectInput(input.incoming.from, opened.left)
+            : Effect.sync(() => driver.step({ _tag: "Receive", envelope: opened.right })))
+
+    const onDrained = Effect.gen(function*() {
+      yield* drainReady(driver, config, name, ports, events)
+      // the digest is only recomputed when the applied index moved (it can be costly)
+      const current = yield* SubscriptionRef.get(status)
+      if (driver.appliedIndex() !== current.appliedIndex) yield* SubscriptionRef.set(status, statusOf())
+    })
+
+    const actor = yield* Actor.make<ShellInput>({
+      name,
+      capacity: config.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY,
+      maxBatch: config.maxBatch ?? DEFAULT_MAX_BATCH,
+      receive,
+      onDrained,
+      supervisor: config.supervisor
+    }).pipe(Scope.extend(scope))
+    const stopped = actor.await
+
+    // network input: a full mailbox is an overload rejection; the pump ends with the actor
+    yield* Stream.runForEach(
+      ports.transport.incoming.pipe(Stream.interruptWhen(stopped)),
+      (incoming) =>
+        actor.tell({ _tag: "Frame", incoming }).pipe(
+          Effect.catchTag("MailboxFull", () => {
+            const rejection = reject("overloaded", `mailbox of ${name} is full`)
+            return Effect.zipRight(Metrics.recordRejection(protocol, rejection), rejectInput(incoming.from, rejection))
+          })
+        )
+    ).pipe(Effect.ignore, Effect.forkIn(scope))
+
+    // logical time: a tick refused by a full mailbox is dropped (the replica is busy, not idle)
+    yield* Clock.drive(
+      Clock.make(config.tickInterval ?? Clock.DEFAULT_TICK_INTERVAL),
+      actor.tell(Clock.Tick).pipe(Effect.catchTag("MailboxFull", () => Effect.void))
+    ).pipe(Scope.extend(scope))
+
+    const handle: ReplicaHandle = {
+      peer: ports.signer.peer,
+      subscribe: PubSub.subscribe(events),
+      events: Stream.fromPubSub(events),
+      status: SubscriptionRef.get(status),
+      statusChanges: status.changes,
+      appliedIndex: Effect.map(SubscriptionRef.get(status), (s) => s.appliedIndex),
+      stateDigest: Effect.map(SubscriptionRef.get(status), (s) => s.stateDigest),
+      awaitApplied: (index) =>
+        status.changes.pipe(
+          Stream.filter((s) => s.appliedIndex >= index),
+          Stream.interruptWhen(stopped),
+          Stream.runHead,
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(new Actor.ActorStopped({ actor: name })),
+            onSome: Effect.succeed
+          }))
+        ),
+      stop: Scope.close(scope, Exit.void),
+      await: stopped
+    }
+    return handle
+  })
+
+/** Load the durable state, build the driver from it, and run it. */
+export const recover = <M>(
+  makeDriver: (disk: ReadonlyMap<string, Uint8Array>) => Driver<M>,
+  config: ReplicaConfig<M>
+): Effect.Effect<ReplicaHandle, StorageError, Scope.Scope | Transport | Storage | SignerService | KeyRingService> =>
+  Effect.gen(function*() {
+    const storage = yield* Storage
+    const disk = yield* storage.load
+    return yield* run(makeDriver(disk), config)
+  })
