@@ -30,17 +30,21 @@
  *   CREATE TABLE synod_meta (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
  *     -- rows: format = 'synod-storage', format_version = '1',
  *     --       cluster_id = <ClusterId>, peer = <PeerId, e.g. 'replica/2'>
- *   CREATE TABLE synod_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);
- *     -- the port's key/value map, one row per key; a delete removes the row
+ *   CREATE TABLE synod_kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, crc32 INTEGER NOT NULL);
+ *     -- the port's key/value map, one row per key; a delete removes the row;
+ *     -- crc32 = CRC-32 of the key's UTF-8 bytes followed by the value
  *
  * Opening checks, in order, each failing with a typed `StorageError`:
- *   1. a non-empty file without SQLite's header is "corrupt";
+ *   1. a non-empty file without SQLite's header, or whose size is not a whole
+ *      number of pages, is "corrupt";
  *   2. `PRAGMA quick_check` (or `integrity_check`) reporting anything is "corrupt",
  *      as is any SQLITE_CORRUPT / SQLITE_NOTADB raised while reading;
  *   3. an empty database gets the schema above; a database with another
  *      application id, other tables, another format version, another cluster
  *      id or another peer is "foreign" (and is not modified);
- *   4. WAL and synchronous=FULL must be in force, else "io".
+ *   4. every row's crc32 is checked ("corrupt" on a mismatch); `load` and `get`
+ *      check it again on every read;
+ *   5. WAL and synchronous=FULL must be in force, else "io".
  *
  * Limits: a value is at most `maxValueBytes` (default and ceiling: SQLite's
  * SQLITE_MAX_LENGTH of this build, 1e9 bytes). Keys must be well-formed
@@ -51,7 +55,16 @@ import Database from "better-sqlite3"
 import { Effect, Layer, type Scope } from "effect"
 import { ClusterId, PeerId, type Protocol, replicaPeer, ReplicaId, Storage } from "@synod/core"
 import { makeCoalescer } from "./internal/Coalescer.js"
-import { checkHeader, checkIntegrity, initializeOrVerify, KV_TABLE, toStorageError } from "./internal/OnDisk.js"
+import {
+  checkChecksums,
+  checkHeader,
+  checkIntegrity,
+  checksum,
+  initializeOrVerify,
+  KV_TABLE,
+  toStorageError,
+  verifyRow
+} from "./internal/OnDisk.js"
 
 /** SQLITE_MAX_LENGTH of the better-sqlite3 build: the largest value SQLite stores. */
 export const SQLITE_MAX_VALUE_BYTES = 1_000_000_000
@@ -97,8 +110,12 @@ const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
-const ownerPeer = (options: Options): string =>
-  options.replicaId !== undefined ? replicaPeer(ReplicaId.make(options.replicaId)) : PeerId.make(options.peer!)
+const ownerPeer = (options: Options): string => {
+  if ((options.replicaId === undefined) === (options.peer === undefined)) {
+    throw new TypeError("SqliteStorage: give exactly one of replicaId and peer")
+  }
+  return options.replicaId !== undefined ? replicaPeer(ReplicaId.make(options.replicaId)) : PeerId.make(options.peer!)
+}
 
 const positiveInt = (name: string, value: number, ceiling: number): number => {
   if (!Number.isInteger(value) || value < 1 || value > ceiling) {
@@ -125,31 +142,33 @@ const open = (path: string, owner: { clusterId: string; peer: string }, options:
     db.pragma("locking_mode = EXCLUSIVE")
     checkIntegrity(db, path, options.integrityCheck ?? "quick")
     initializeOrVerify(db, path, owner)
+    checkChecksums(db, path)
     const mode = db.pragma("journal_mode = WAL", { simple: true })
     if (mode !== "wal") throw new Storage.StorageError({ reason: "io", detail: `${path}: journal_mode is ${mode}, not wal` })
     db.pragma("synchronous = FULL")
     const sync = db.pragma("synchronous", { simple: true })
     if (sync !== 2) throw new Storage.StorageError({ reason: "io", detail: `${path}: synchronous is ${sync}, not FULL` })
     db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
-    return statements(db)
+    return statements(db, path)
   } catch (e) {
     db.close()
     throw e
   }
 }
 
-const statements = (db: Database.Database): Opened => {
+const statements = (db: Database.Database, path: string): Opened => {
   const put = db.prepare(
-    `INSERT INTO ${KV_TABLE} (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
+    `INSERT INTO ${KV_TABLE} (key, value, crc32) VALUES (?, ?, ?)
+     ON CONFLICT (key) DO UPDATE SET value = excluded.value, crc32 = excluded.crc32`
   )
   const del = db.prepare(`DELETE FROM ${KV_TABLE} WHERE key = ?`)
-  const getOne = db.prepare(`SELECT value FROM ${KV_TABLE} WHERE key = ?`).pluck()
-  const all = db.prepare(`SELECT key, value FROM ${KV_TABLE} ORDER BY key`).raw()
+  const getOne = db.prepare(`SELECT value, crc32 FROM ${KV_TABLE} WHERE key = ?`).raw()
+  const all = db.prepare(`SELECT key, value, crc32 FROM ${KV_TABLE} ORDER BY key`).raw()
   const commit = db.transaction((batches: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>) => {
     for (const batch of batches) {
       for (const w of batch) {
         if (w.value === null) del.run(w.key)
-        else put.run(w.key, w.value)
+        else put.run(w.key, w.value, checksum(w.key, w.value))
       }
     }
   })
@@ -157,12 +176,17 @@ const statements = (db: Database.Database): Opened => {
     db,
     commit: (batches) => commit(batches),
     get: (key) => {
-      const v = getOne.get(key) as Buffer | undefined
-      return v === undefined ? undefined : bytes(v)
+      const row = getOne.get(key) as [Buffer, number] | undefined
+      if (row === undefined) return undefined
+      verifyRow(path, key, row[0], row[1])
+      return bytes(row[0])
     },
     load: () => {
       const map = new Map<string, Uint8Array>()
-      for (const row of all.iterate() as Iterable<[string, Buffer]>) map.set(row[0], bytes(row[1]))
+      for (const [key, value, crc] of all.iterate() as Iterable<[string, Buffer, number]>) {
+        verifyRow(path, key, value, crc)
+        map.set(key, bytes(value))
+      }
       return map
     }
   }

@@ -9,6 +9,7 @@
  */
 import type Database from "better-sqlite3"
 import * as fs from "node:fs"
+import * as zlib from "node:zlib"
 import { Storage } from "@synod/core"
 
 const { StorageError } = Storage
@@ -25,6 +26,11 @@ export const META_TABLE = "synod_meta"
 export const KV_TABLE = "synod_kv"
 
 /**
+ * `synod_kv.crc32` is CRC-32 over the key's UTF-8 bytes followed by the value.
+ * SQLite's checks see the b-tree structure, not the bytes of a value: a torn or
+ * zero-filled page tail, or a flipped bit inside a snapshot, passes
+ * `quick_check`. The checksum turns those into "corrupt" at open and on read.
+ *
  * `synod_kv` is an ordinary rowid table rather than WITHOUT ROWID: snapshots of
  * many megabytes live in overflow pages, and SQLite recommends rowid tables
  * when rows can be larger than a small fraction of a page.
@@ -36,7 +42,8 @@ CREATE TABLE ${META_TABLE} (
 ) WITHOUT ROWID;
 CREATE TABLE ${KV_TABLE} (
   key   TEXT PRIMARY KEY NOT NULL,
-  value BLOB NOT NULL
+  value BLOB NOT NULL,
+  crc32 INTEGER NOT NULL
 );
 `
 
@@ -68,10 +75,16 @@ export const checkHeader = (path: string): void => {
   try {
     const size = fs.fstatSync(fd).size
     if (size === 0) return
-    const head = Buffer.alloc(SQLITE_MAGIC.length)
+    const head = Buffer.alloc(100)
     const read = fs.readSync(fd, head, 0, head.length, 0)
-    if (read < head.length || !head.equals(SQLITE_MAGIC)) {
+    if (read < SQLITE_MAGIC.length || !head.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) {
       throw corrupt(path, `not a SQLite database (${size} bytes, no SQLite header)`)
+    }
+    // SQLite writes whole pages; a file that ends inside a page was truncated (and
+    // SQLite would silently read the missing tail as zeros).
+    const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16)
+    if (read < head.length || pageSize < 512 || size % pageSize !== 0) {
+      throw corrupt(path, `truncated: ${size} bytes is not a whole number of ${pageSize}-byte pages`)
     }
   } finally {
     fs.closeSync(fd)
@@ -84,6 +97,25 @@ export const checkIntegrity = (db: Database.Database, path: string, mode: "quick
   const rows = db.prepare(`PRAGMA ${pragma}(20)`).pluck().all()
   if (rows.length === 1 && rows[0] === "ok") return
   throw corrupt(path, `${pragma} failed: ${rows.slice(0, 5).join("; ")}`)
+}
+
+/** The checksum stored beside each value. */
+export const checksum = (key: string, value: Uint8Array): number => {
+  const crc = zlib.crc32(key)
+  // An empty Buffer from SQLite has no data pointer, and zlib's crc32 of a null
+  // pointer returns 0 instead of its input: skip empty values.
+  return value.byteLength === 0 ? crc : zlib.crc32(value, crc)
+}
+
+/** Throws "corrupt" if a row read back does not match its checksum. */
+export const verifyRow = (path: string, key: string, value: Uint8Array, crc: number): void => {
+  if (checksum(key, value) !== crc) throw corrupt(path, `checksum mismatch in the value of ${JSON.stringify(key.slice(0, 128))}`)
+}
+
+/** Read every row once and check its checksum. */
+export const checkChecksums = (db: Database.Database, path: string): void => {
+  const rows = db.prepare(`SELECT key, value, crc32 FROM ${KV_TABLE}`).raw().iterate() as Iterable<[string, Buffer, number]>
+  for (const [key, value, crc] of rows) verifyRow(path, key, value, crc)
 }
 
 const userObjects = (db: Database.Database): Array<string> =>
