@@ -37,6 +37,16 @@ const distinctMembers = (all: ReadonlySet<ReplicaId>, members: Iterable<ReplicaI
   return s
 }
 
+/** Check a replica list: exactly `n` distinct valid ids. Bad configurations are programmer errors. */
+const checkReplicas = (who: string, n: number, replicas: ReadonlyArray<ReplicaId>): void => {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`${who}: n must be a positive integer, got ${n}`)
+  if (replicas.length !== n) throw new RangeError(`${who}: ${replicas.length} replicas listed for n=${n}`)
+  if (new Set(replicas).size !== n) throw new RangeError(`${who}: replica ids are not distinct`)
+  for (const r of replicas) {
+    if (!Number.isInteger(r) || r < 0) throw new RangeError(`${who}: bad replica id ${r}`)
+  }
+}
+
 const countingSystem = (
   name: string,
   faultModel: FaultModel,
@@ -57,7 +67,7 @@ const countingSystem = (
 
 /** Crash faults, majority quorums: n = 2f+1 tolerates f crashes. */
 export const crashMajority = (n: number, replicas: ReadonlyArray<ReplicaId> = range(n)): QuorumSystem => {
-  if (!Number.isInteger(n) || n < 1 || replicas.length !== n) throw new RangeError(`crashMajority: bad n=${n}`)
+  checkReplicas("crashMajority", n, replicas)
   const majority = Math.floor(n / 2) + 1
   return countingSystem(`crash-majority(n=${n})`, "crash", replicas, n - majority, {
     election: majority,
@@ -68,7 +78,7 @@ export const crashMajority = (n: number, replicas: ReadonlyArray<ReplicaId> = ra
 
 /** Byzantine faults: n >= 3f+1; quorums of n-f intersect in >= f+1 replicas. */
 export const byzantine = (n: number, replicas: ReadonlyArray<ReplicaId> = range(n)): QuorumSystem => {
-  if (!Number.isInteger(n) || n < 1 || replicas.length !== n) throw new RangeError(`byzantine: bad n=${n}`)
+  checkReplicas("byzantine", n, replicas)
   const f = Math.floor((n - 1) / 3)
   return countingSystem(`byzantine(n=${n},f=${f})`, "byzantine", replicas, f, {
     election: n - f,
@@ -83,7 +93,8 @@ export const byzantine = (n: number, replicas: ReadonlyArray<ReplicaId> = range(
  * phase-2 quorum. Crash faults only.
  */
 export const flexible = (n: number, q1: number, q2: number, replicas: ReadonlyArray<ReplicaId> = range(n)): QuorumSystem => {
-  if (replicas.length !== n || q1 < 1 || q2 < 1 || q1 > n || q2 > n || q1 + q2 <= n) {
+  checkReplicas("flexible", n, replicas)
+  if (!Number.isInteger(q1) || !Number.isInteger(q2) || q1 < 1 || q2 < 1 || q1 > n || q2 > n || q1 + q2 <= n) {
     throw new RangeError(`flexible: need 1 <= q1,q2 <= n and q1 + q2 > n (n=${n}, q1=${q1}, q2=${q2})`)
   }
   // tolerates crashes as long as both quorum kinds can still form
@@ -108,6 +119,11 @@ export const weighted = (faultModel: FaultModel, weights: ReadonlyMap<ReplicaId,
     total += w
   }
   if (replicas.length === 0) throw new RangeError("weighted: no replicas")
+  for (const r of replicas) {
+    if (!Number.isInteger(r) || r < 0) throw new RangeError(`weighted: bad replica id ${r}`)
+  }
+  // 3 * power must stay an exact integer
+  if (3 * total > Number.MAX_SAFE_INTEGER) throw new RangeError(`weighted: total power ${total} is too large`)
   const power = (members: Iterable<ReplicaId>) => {
     let p = 0
     for (const m of new Set(members)) p += weights.get(m) ?? 0
