@@ -49,7 +49,11 @@ export interface StorageWrite {
  * simulator's checkers and the metrics rely on.
  */
 export type ProtocolEvent =
-  /** A log position was decided and executed: `entryDigest` identifies its content (a batch). */
+  /**
+   * A log position was decided and executed: `entryDigest` identifies its content (a batch).
+   * `commandDigest` is `Crypto.sha256Hex(command)` over the command bytes exactly as the
+   * client submitted them; the simulator's validity checker compares it with what clients sent.
+   */
   | {
     readonly _tag: "Committed"
     readonly index: number
@@ -96,6 +100,12 @@ export interface Driver<M> {
   appliedIndex(): number
   /** Digest of the state machine state at `appliedIndex()`. */
   stateDigest(): string
+  /**
+   * The state machine's application invariants (`StateMachineInstance.invariants`),
+   * as human-readable violations; empty or absent when all hold. The simulator's
+   * invariant checker calls it on correct replicas.
+   */
+  invariants?(): ReadonlyArray<string>
 }
 
 /** Readys accumulate; the core appends here and `take` swaps the buffers. */
@@ -133,12 +143,16 @@ export interface Core<M> {
   step(input: Input<M>, out: ReadyBuffer<M>): void
   appliedIndex(): number
   stateDigest(): string
+  /** Passed through as `Driver.invariants` (typically the state machine instance's). */
+  invariants?(): ReadonlyArray<string>
 }
 
 export const driverOf = <M>(core: Core<M>): Driver<M> => {
   const out = new ReadyBuffer<M>()
   let pending: Ready<M> | undefined
+  const invariants = core.invariants === undefined ? {} : { invariants: () => core.invariants!() }
   return {
+    ...invariants,
     step: (input) => core.step(input, out),
     hasReady: () => pending !== undefined || !out.isEmpty(),
     ready: () => {

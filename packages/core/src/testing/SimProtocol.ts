@@ -48,6 +48,12 @@ export interface SimProtocol<M> {
   readonly envelope: Omit<EnvelopeContext<M>, "clusterId">
   /** The fault model this protocol tolerates (decides whether Byzantine replicas are allowed). */
   readonly faultModel: "crash" | "byzantine"
+  /**
+   * Replicas the adversary never controls, for test protocols whose fault model
+   * assumes some replicas correct (the reference protocol's fixed sequencer).
+   * Real protocols leave it out.
+   */
+  readonly alwaysCorrect?: ReadonlyArray<ReplicaId>
   makeReplica(params: ReplicaParams): Driver<M>
   makeClient(params: ClientParams): ClientDriver<M>
   /**
