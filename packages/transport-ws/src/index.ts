@@ -1,0 +1,7 @@
+export * as Connection from "./Connection.js"
+export * as Frame from "./Frame.js"
+export * as Handshake from "./Handshake.js"
+export { HandshakeFailure, HandshakeFailureReason } from "./HandshakeFailure.js"
+export * as Limits from "./Limits.js"
+export * as WebSocketTransport from "./WebSocketTransport.js"
+export * as WsMetrics from "./WsMetrics.js"
