@@ -176,7 +176,9 @@ export const problems = (config: ClusterConfig): ReadonlyArray<string> => {
   config.replicas.forEach((r, i) => {
     if (r.id !== i) out.push(`replica at position ${i} has id ${r.id}: ids must be 0..n-1 in order`)
   })
-  for (const a of duplicates(config.replicas.map((r) => new URL(r.address).href))) out.push(`address ${a} used twice`)
+  // compare normalized URLs: "WS://h:1/" and "ws://h:1" are one listener
+  const normalized = config.replicas.map((r) => (URL.canParse(r.address) ? new URL(r.address).href : r.address))
+  for (const a of duplicates(normalized)) out.push(`address ${a} used twice`)
   for (const c of duplicates(config.clients.map((c) => c.id))) out.push(`client id ${c} used twice`)
   const keys = [...config.replicas, ...config.clients].map((p) => Buffer.from(p.publicKey).toString("base64"))
   for (const k of duplicates(keys)) out.push(`public key ${k} shared by two principals`)

@@ -53,7 +53,8 @@ export interface FrameHeader {
 }
 
 const enc = new TextEncoder()
-const dec = new TextDecoder("utf-8", { fatal: true })
+// ignoreBOM: a leading BOM stays part of the field, so one header has one encoding
+const dec = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 const tagOf = (message: unknown): string => {
   const tag = (message as { _tag?: unknown })._tag
@@ -148,21 +149,21 @@ export const parseFrame = (frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_
 }
 
 /**
- * Parse, authenticate and decode a frame. Order matters for cost and safety:
- * size and header first (cheap), then the signature (the expensive check that
- * stops forgeries), then payload decoding (only for authenticated bytes).
+ * Parse and authenticate a frame for this cluster and protocol, without
+ * decoding its payload (certificate checks, forwarding). Checks, cheapest
+ * first: size, header, protocol, cluster, transport sender, key, signature.
  *
  * `transportSender`, when given, is who the transport says sent the frame
  * (e.g. the peer authenticated by the WebSocket handshake); a frame signed by
  * someone else is rejected as `sender-mismatch` before its signature is checked.
- * Relayed frames (PBFT certificates) are opened without it.
+ * Relayed frames (PBFT certificates) are checked without it.
  */
-export const open = <M>(
+export const authenticate = <M>(
   ctx: EnvelopeContext<M>,
   keys: KeyRing,
   frame: Uint8Array,
   transportSender?: PeerId
-): Either.Either<Verified<M>, Rejection> => {
+): Either.Either<FrameHeader & { readonly from: PeerId }, Rejection> => {
   const header = parseFrame(frame, ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
   if (Either.isLeft(header)) return Either.left(header.left)
   const h = header.right
@@ -178,24 +179,46 @@ export const open = <M>(
   if (!keys.verify(sender, h.signed, h.signature)) {
     return Either.left(reject("bad-signature", `signature of ${sender} does not verify`))
   }
+  return Either.right({ ...h, from: sender })
+}
+
+/**
+ * Parse, authenticate and decode a frame. Order matters for cost and safety:
+ * size and header first (cheap), then the signature (the expensive check that
+ * stops forgeries), then payload decoding (only for authenticated bytes).
+ * See `authenticate` for `transportSender`.
+ */
+export const open = <M>(
+  ctx: EnvelopeContext<M>,
+  keys: KeyRing,
+  frame: Uint8Array,
+  transportSender?: PeerId
+): Either.Either<Verified<M>, Rejection> => {
+  const authentic = authenticate(ctx, keys, frame, transportSender)
+  if (Either.isLeft(authentic)) return Either.left(authentic.left)
+  const h = authentic.right
   if (!ctx.codec.tags.has(h.type)) return Either.left(reject("unknown-tag", `unknown type ${h.type.slice(0, 64)}`))
   const decoded = ctx.codec.decode(h.payload)
   if (Either.isLeft(decoded)) return Either.left(decoded.left)
   if (tagOf(decoded.right) !== h.type) {
     return Either.left(reject("malformed", `header type ${h.type} does not match payload ${tagOf(decoded.right)}`))
   }
-  const verified = { from: sender, message: decoded.right, frame } as unknown as Verified<M>
+  const verified = { from: h.from, message: decoded.right, frame } as unknown as Verified<M>
   return Either.right(verified)
 }
 
-/** Check a frame's signature without decoding it (certificate checks). */
+/**
+ * Check a frame's signature only. It does NOT check the cluster id or the
+ * protocol: a key used in two clusters would pass here for either. Prefer
+ * `authenticate` unless the caller checks `clusterId`/`protocol` itself.
+ */
 export const verifyFrame = (keys: KeyRing, frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Either.Either<FrameHeader, Rejection> => {
   const header = parseFrame(frame, maxFrameBytes)
   if (Either.isLeft(header)) return header
   const h = header.right
   if (!keys.has(h.sender as PeerId)) return Either.left(reject("unknown-sender", `no key for ${h.sender.slice(0, 140)}`))
   if (!keys.verify(h.sender as PeerId, h.signed, h.signature)) {
-    return Either.left(reject("bad-signature", `signature of ${h.sender} does not verify`))
+    return Either.left(reject("bad-signature", `signature of ${h.sender.slice(0, 140)} does not verify`))
   }
   return Either.right(h)
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc, Schema } from "effect"
 import { makeCodec } from "../src/Codec.js"
 import { ed25519KeyRing, ed25519Signer, generateEd25519, type KeyRing, type Signer, simulatedKeyRing, simulatedSigner } from "../src/Crypto.js"
-import { type EnvelopeContext, MAGIC, open, parseFrame, seal, sealPayload, verifyFrame } from "../src/Envelope.js"
+import { authenticate, type EnvelopeContext, MAGIC, open, parseFrame, seal, sealPayload, verifyFrame } from "../src/Envelope.js"
 import { ClientId, clientPeer, LogIndex, type PeerId, ReplicaId, replicaPeer, ViewNumber } from "../src/Ids.js"
 import { RejectionReason } from "../src/Rejection.js"
 
@@ -118,6 +118,21 @@ describe.each([ed25519Scheme(), simulatedScheme()])("Envelope ($name)", (scheme)
     const h = Either.getOrThrow(parseFrame(frame))
     const relabelled = sealPayload({ ...ctx, clusterId: "test-clustex" }, { peer: r0.peer, sign: () => h.signature }, h.type, h.payload)
     expect(reasonOf(open({ ...ctx, clusterId: "test-clustex" }, scheme.ring, relabelled))).toBe("bad-signature")
+  })
+
+  it("authenticate checks cluster, protocol and signature without decoding the payload", () => {
+    const undecodable = sealPayload(ctx, r0, "Prepare", new TextEncoder().encode("{not json"))
+    const h = Either.getOrThrow(authenticate(ctx, scheme.ring, undecodable, replicaPeer(0)))
+    expect([h.from, h.type]).toEqual(["replica/0", "Prepare"])
+    expect(reasonOf(open(ctx, scheme.ring, undecodable))).toBe("malformed")
+    const elsewhere = seal({ ...ctx, clusterId: "other" }, r0, prepare)
+    expect(reasonOf(authenticate(ctx, scheme.ring, elsewhere))).toBe("wrong-cluster")
+    expect(reasonOf(verifyFrame(scheme.ring, elsewhere))).toBe("accepted") // signature only, as documented
+  })
+
+  it("a header field with a leading byte-order mark is not the same field", () => {
+    const bom = seal({ ...ctx, clusterId: "\uFEFFtest-cluster" }, r0, prepare)
+    expect(reasonOf(open(ctx, scheme.ring, bom))).toBe("wrong-cluster")
   })
 
   it("a sender without a key is unknown-sender", () => {
