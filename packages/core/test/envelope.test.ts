@@ -178,9 +178,19 @@ describe.each([ed25519Scheme(), simulatedScheme()])("Envelope ($name)", (scheme)
       return bad
     }
 
-    it("a payload length beyond the frame is truncated", () => {
-      expect(reasonOf(open(ctx, scheme.ring, withU32(payloadLengthAt, h.payload.byteLength + 1)))).toBe("truncated")
+    it("a payload length reaching past the frame is truncated", () => {
+      // payload + signature length byte + signature is what follows the length field
+      const rest = h.payload.byteLength + 1 + h.signature.byteLength
+      expect(reasonOf(open(ctx, scheme.ring, withU32(payloadLengthAt, rest)))).toBe("truncated")
       expect(reasonOf(open(ctx, scheme.ring, withU32(payloadLengthAt, 0xffffffff)))).toBe("truncated")
+    })
+
+    it("a payload length that swallows part of the signature is rejected", () => {
+      // which check fires depends on the signature byte read as a length: never accepted
+      for (let extra = 1; extra <= h.signature.byteLength; extra++) {
+        const reason = reasonOf(open(ctx, scheme.ring, withU32(payloadLengthAt, h.payload.byteLength + extra)))
+        expect(reason, `+${extra}`).not.toBe("accepted")
+      }
     })
 
     it("a shorter payload length is rejected", () => {
