@@ -92,7 +92,7 @@ describe("opening a corrupt file", () => {
       const bytes = fs.readFileSync(path)
       const at = bytes.indexOf(Buffer.from(marker.subarray(0, 26)))
       expect(at).toBeGreaterThan(0)
-      bytes[at + 500] ^= 0x01
+      bytes.writeUInt8(bytes.readUInt8(at + 500) ^ 0x01, at + 500)
       fs.writeFileSync(path, bytes)
       const error = yield* openError(path)
       expect(error.reason).toBe("corrupt")

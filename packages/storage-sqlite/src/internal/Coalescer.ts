@@ -1,27 +1,33 @@
 /**
  * Opt-in coalescing of concurrent `write` calls into one transaction.
  *
- * Each call enqueues its batch with a Deferred and waits. One writer fiber takes
- * every batch that is waiting (up to `maxBatches`), commits them in order in one
- * transaction (one fsync), and completes their Deferreds. A batch is still
- * atomic: it is wholly inside one transaction, and a caller is told "durable"
- * only after that transaction committed.
+ * Each call appends its batch to `pending` and waits. One writer fiber takes
+ * what is pending (up to `maxBatches` batches), commits it in order in one
+ * transaction (one fsync), and answers each caller. A batch is still atomic: it
+ * is wholly inside one transaction, and a caller hears "durable" only after that
+ * transaction committed.
  *
- * If a grouped transaction fails, the batches are retried one per transaction,
+ * If a grouped transaction fails, its batches are retried one per transaction,
  * so a batch that cannot be written (a value over the size limit, say) fails
  * alone instead of failing its neighbours.
  *
- * Limits: at most `maxQueued` batches wait (further callers suspend until there
- * is room), and one transaction carries at most `maxBatches` batches.
+ * Limits: at most `maxQueued` batches are accepted and unanswered at a time;
+ * further callers suspend until the writer answers some. One transaction
+ * carries at most `maxBatches` batches.
+ *
+ * The state is plain JavaScript mutated only inside synchronous steps, so an
+ * enqueue and a wake-up cannot be split by an interruption or by another fiber;
+ * the writer is never interrupted: at close it commits everything accepted
+ * before it stops, and calls that arrive later fail with "closed".
  */
-import { Chunk, Deferred, Effect, Fiber, Queue, type Scope } from "effect"
-import { type Protocol, Storage } from "@synod/core"
+import { Effect, Exit, Fiber, type Scope } from "effect"
+import type { Protocol, Storage } from "@synod/core"
 
 type Batch = ReadonlyArray<Protocol.StorageWrite>
 
 interface Job {
   readonly batch: Batch
-  readonly done: Deferred.Deferred<void, Storage.StorageError>
+  readonly answer: (exit: Exit.Exit<void, Storage.StorageError>) => void
 }
 
 export interface CoalesceLimits {
@@ -35,50 +41,91 @@ export const makeCoalescer = (
   closedError: () => Storage.StorageError
 ): Effect.Effect<(batch: Batch) => Effect.Effect<void, Storage.StorageError>, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const queue = yield* Queue.bounded<Job>(limits.maxQueued)
+    const pending: Array<Job> = []
+    /** Accepted and not yet answered: `pending` plus the group being committed. */
+    let accepted = 0
     let closed = false
+    let wakeWriter: (() => void) | undefined
+    const roomWaiters = new Set<() => void>()
 
-    const settle = (jobs: ReadonlyArray<Job>) =>
-      commit(jobs.map((j) => j.batch)).pipe(
-        Effect.matchEffect({
-          onSuccess: () => Effect.forEach(jobs, (j) => Deferred.succeed(j.done, undefined), { discard: true }),
-          onFailure: (error) =>
-            jobs.length === 1
-              ? Deferred.fail(jobs[0]!.done, error)
-              : Effect.forEach(jobs, (j) => Effect.exit(commit([j.batch])).pipe(Effect.flatMap((exit) => Deferred.done(j.done, exit))), {
-                discard: true
-              })
-        })
+    const wake = () => {
+      const w = wakeWriter
+      wakeWriter = undefined
+      w?.()
+    }
+    const freeRoom = () => {
+      for (const w of [...roomWaiters]) w()
+    }
+
+    const answer = (jobs: ReadonlyArray<Job>, exit: Exit.Exit<void, Storage.StorageError>) => {
+      for (const j of jobs) j.answer(exit)
+    }
+
+    const settle = (jobs: ReadonlyArray<Job>): Effect.Effect<void> =>
+      Effect.exit(commit(jobs.map((j) => j.batch))).pipe(
+        Effect.flatMap((exit) =>
+          Exit.isSuccess(exit) || jobs.length === 1
+            ? Effect.sync(() => answer(jobs, exit))
+            : Effect.forEach(jobs, (j) => Effect.map(Effect.exit(commit([j.batch])), (e) => answer([j], e)), {
+              discard: true
+            })
+        ),
+        Effect.ensuring(Effect.sync(() => {
+          accepted -= jobs.length
+          freeRoom()
+        }))
       )
 
-    // Taking is the only interruptible step: a group that was taken is always
-    // committed and answered, so no caller waits on a Deferred nobody completes.
-    const writer = Effect.uninterruptibleMask((restore) =>
-      restore(Queue.takeBetween(queue, 1, limits.maxBatches)).pipe(
-        Effect.flatMap((jobs) => settle(Chunk.toReadonlyArray(jobs)))
+    /** One turn of the writer: commit a group, or sleep until woken; false once closed and drained. */
+    const turn: Effect.Effect<boolean> = Effect.suspend(() => {
+      if (pending.length > 0) return Effect.as(settle(pending.splice(0, limits.maxBatches)), true)
+      if (closed) return Effect.succeed(false)
+      return Effect.as(
+        Effect.async<void>((resume) => {
+          // Re-checked here: a job may have arrived between the checks above and this registration.
+          if (pending.length > 0 || closed) resume(Effect.void)
+          else wakeWriter = () => resume(Effect.void)
+        }),
+        true
       )
-    ).pipe(Effect.forever)
-
-    const fiber = yield* Effect.forkDaemon(writer)
+    })
+    const writer = yield* Effect.forkDaemon(Effect.iterate(true, { while: (go) => go, body: () => turn }))
 
     yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         closed = true
-        yield* Fiber.interrupt(fiber)
-        const left = yield* Queue.takeAll(queue)
-        yield* Effect.forEach(left, (j) => Deferred.fail(j.done, closedError()), { discard: true })
-        yield* Queue.shutdown(queue)
+        wake()
+        freeRoom()
+        return Fiber.await(writer)
       })
     )
 
-    return (batch: Batch) =>
-      Effect.suspend(() => {
-        if (closed) return Effect.fail(closedError())
-        return Effect.flatMap(Deferred.make<void, Storage.StorageError>(), (done) =>
-          Queue.offer(queue, { batch, done }).pipe(
-            // `offer` fails only on a queue shut down by the finalizer while this caller waited for room.
-            Effect.catchAllCause(() => Effect.fail(closedError())),
-            Effect.zipRight(Deferred.await(done))
-          ))
+    // The checks and the enqueue run in one synchronous step (the async
+    // registration), so no close can slip in between and leave a job unanswered.
+    const write = (batch: Batch): Effect.Effect<void, Storage.StorageError> =>
+      Effect.async<void, Storage.StorageError>((resume) => {
+        let waiter: (() => void) | undefined
+        const attempt = () => {
+          waiter = undefined
+          if (closed) return resume(Effect.fail(closedError()))
+          if (accepted >= limits.maxQueued) {
+            const w = () => {
+              roomWaiters.delete(w)
+              attempt()
+            }
+            waiter = w
+            roomWaiters.add(w)
+            return
+          }
+          pending.push({ batch, answer: (exit) => resume(exit) })
+          accepted++
+          wake()
+        }
+        attempt()
+        // Interrupted while waiting for room: give up the place. Once accepted, the batch is still committed.
+        return Effect.sync(() => {
+          if (waiter !== undefined) roomWaiters.delete(waiter)
+        })
       })
+    return write
   })
