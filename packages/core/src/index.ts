@@ -1,4 +1,5 @@
 export * as Actor from "./Actor.js"
+export * as Client from "./Client.js"
 export * as ClientShell from "./ClientShell.js"
 export * as LogicalClock from "./Clock.js"
 export * as ClusterConfig from "./ClusterConfig.js"
