@@ -186,9 +186,9 @@ describe("Frame", () => {
 
   it("transcripts differ in every field (length prefixes: no two field splits collide)", () => {
     const base: Parameters<typeof Frame.transcript>[0] = { signer: "initiator", clusterId: "ab", initiator: "replica/1", responder: "replica/2", initiatorNonce: nonce(1), responderNonce: nonce(2) }
-    const variants = [
+    const variants: Array<typeof base> = [
       { ...base, signer: "responder" },
-      { ...base, clusterId: "a" , initiator: "breplica/1" },
+      { ...base, clusterId: "a", initiator: "breplica/1" },
       { ...base, initiator: "replica/2", responder: "replica/1" },
       { ...base, initiatorNonce: nonce(2), responderNonce: nonce(1) }
     ]
