@@ -18,7 +18,7 @@
  *   reported.
  * - Lifetime: the actor stops when the `Scope` it was made in closes.
  */
-import { Cause, Data, Deferred, Effect, type Exit, Fiber, Queue, type Scope } from "effect"
+import { Cause, Data, Deferred, Effect, type Exit, Fiber, Option, Queue, type Scope } from "effect"
 import * as Metrics from "./Metrics.js"
 
 export const DEFAULT_MAILBOX_CAPACITY = 1024
@@ -104,7 +104,6 @@ export const make = <Msg, E = never, R = never>(
 
     // dropping: `offer` on a full mailbox returns false instead of suspending
     const mailbox = yield* Queue.dropping<Msg>(capacity)
-    const done = yield* Deferred.make<Exit.Exit<void, E>>()
     // size() is negative while the loop waits in take; the gauge shows waiting messages only
     const depth = Effect.map(Queue.size(mailbox), (n) => Math.max(0, n))
     const publishDepth = Effect.flatMap(depth, (n) => Metrics.setMailboxDepth(name, n))
@@ -119,24 +118,21 @@ export const make = <Msg, E = never, R = never>(
       })
     )
 
+    // The fiber's own exit is the actor's exit (observed through `await`, `tell`
+    // and `ask`); a fiber interrupted before it ever ran has no exit handler to
+    // run, so nothing may depend on one for a normal stop.
     const fiber = yield* loop.pipe(
       Effect.onExit((exit) =>
-        Effect.gen(function*() {
-          yield* Deferred.succeed(done, exit as Exit.Exit<void, E>)
-          if (exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)) {
-            yield* Metrics.recordActorFailure(name)
-            yield* supervisor({ actor: name, cause: exit.cause })
-          }
-        })
+        exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)
+          ? Effect.zipRight(Metrics.recordActorFailure(name), supervisor({ actor: name, cause: exit.cause }))
+          : Effect.void
       ),
-      // the failure was handed to the supervisor above; do not report it again as an unhandled fiber error
-      Effect.catchAllCause(() => Effect.void),
       Effect.forkScoped
     )
 
     const tell = (msg: Msg): Effect.Effect<void, MailboxFull | ActorStopped> =>
-      Effect.flatMap(Deferred.isDone(done), (stopped): Effect.Effect<void, MailboxFull | ActorStopped> =>
-        stopped
+      Effect.flatMap(fiber.poll, (exit): Effect.Effect<void, MailboxFull | ActorStopped> =>
+        Option.isSome(exit)
           ? Effect.fail(new ActorStopped({ actor: name }))
           : Effect.flatMap(Queue.offer(mailbox, msg), (accepted) =>
             accepted
@@ -144,7 +140,7 @@ export const make = <Msg, E = never, R = never>(
               : Effect.zipRight(Metrics.recordMailboxRejected(name), Effect.fail(new MailboxFull({ actor: name, capacity })))
           ))
 
-    const stoppedError = Effect.zipRight(Deferred.await(done), Effect.fail(new ActorStopped({ actor: name })))
+    const stoppedError = Effect.zipRight(Fiber.await(fiber), Effect.fail(new ActorStopped({ actor: name })))
 
     const ref: ActorRef<Msg, E> = {
       name,
@@ -157,7 +153,7 @@ export const make = <Msg, E = never, R = never>(
           return yield* Effect.raceFirst(Deferred.await(reply), stoppedError)
         }),
       depth,
-      await: Deferred.await(done),
+      await: Fiber.await(fiber),
       stop: Effect.asVoid(Fiber.interrupt(fiber))
     }
     return ref
@@ -168,7 +164,7 @@ export const make = <Msg, E = never, R = never>(
  * the actor's fiber; other fibers see it only through replies.
  */
 export const makeStateful = <Msg, S, E = never, R = never>(
-  options: Omit<ActorOptions<Msg, E, R>, "receive" | "onDrained"> & {
+  options: Omit<ActorOptions<Msg, E, R>, "receive"> & {
     readonly initial: S
     readonly receive: (state: S, msg: Msg) => Effect.Effect<S, E, R>
   }
@@ -181,6 +177,7 @@ export const makeStateful = <Msg, S, E = never, R = never>(
       supervisor: options.supervisor,
       ...(options.capacity !== undefined ? { capacity: options.capacity } : {}),
       ...(options.maxBatch !== undefined ? { maxBatch: options.maxBatch } : {}),
+      ...(options.onDrained !== undefined ? { onDrained: options.onDrained } : {}),
       receive: (msg) => Effect.map(options.receive(state, msg), (next) => void (state = next))
     })
   })
