@@ -70,8 +70,9 @@ export class Connection {
   private readonly frames: TokenBucket
   private readonly bytesBucket: TokenBucket
   private readonly rejections: TokenBucket
-  private readonly onSent = (err?: Error) => {
-    if (err === undefined && this.wantsWritable) {
+  // Node calls write callbacks with `null` on success
+  private readonly onSent = (err?: Error | null) => {
+    if (err == null && this.wantsWritable) {
       this.wantsWritable = false
       this.events.writable(this)
     }
