@@ -16,7 +16,7 @@
  * machines likewise: add an entry to plug in another one (e.g. the ledger).
  */
 import type { StateMachine } from "@synod/core"
-import { type Checkers, KvStateMachine, Prng, ReferenceProtocol, Simulator, type SimProtocol, Workload } from "@synod/core/testing"
+import { type Checkers, KvStateMachine, ReferenceProtocol, Simulator, type SimProtocol, Workload } from "@synod/core/testing"
 
 type AnyStateMachine = StateMachine.AnyStateMachine
 
@@ -89,22 +89,12 @@ const main = async () => {
     const seed = args.seed + i
     let result: Simulator.SimResult
     try {
-      const sim = Simulator.make({
+      const sim = Simulator.make(Simulator.fromArgs({ ...args, seed }, {
         protocol,
-        seed,
-        ...(args.replicas !== undefined ? { replicas: args.replicas } : {}),
-        byzantine: args.byzantineReplicas?.length ?? args.byzantine ?? defaultByzantine(protocol, seed, args.replicas),
-        ...(args.byzantineReplicas !== undefined ? { byzantineReplicas: args.byzantineReplicas } : {}),
-        ...(args.strategies !== undefined ? { strategies: args.strategies } : {}),
-        ...(args.clients !== undefined ? { clients: args.clients } : {}),
-        ...(args.requests !== undefined ? { requestsPerClient: args.requests } : {}),
-        ...(args.safetyTicks !== undefined ? { safetyTicks: args.safetyTicks } : {}),
-        ...(args.livenessTicks !== undefined ? { livenessTicks: args.livenessTicks } : {}),
-        ...(args.faults !== undefined ? { faults: args.faults } : {}),
         stateMachine: sm.stateMachine,
         workload: sm.workload(),
         ...(sm.history !== undefined ? { history: sm.history } : {})
-      })
+      }))
       result = sim.run()
     } catch (e) {
       return fail(`seed ${seed}: cannot start: ${e instanceof Error ? e.message : String(e)}`, 2)
@@ -134,14 +124,6 @@ const main = async () => {
   const elapsed = (performance.now() - started) / 1000
   console.log(`sim: protocol=${protocol.name} seeds=${args.seeds} violations=${violations} stalled=${stalled} commits=${commits} elapsed_s=${elapsed.toFixed(1)}`)
   process.exit(violations + stalled > 0 ? 1 : 0)
-}
-
-/** Byzantine protocols get a seeded number of Byzantine replicas in [0, f] unless told. */
-const defaultByzantine = (protocol: AnyProtocol, seed: number, replicas: number | undefined): number => {
-  if (protocol.faultModel !== "byzantine") return 0
-  const n = replicas ?? 4
-  const f = Math.floor((n - 1) / 3)
-  return Prng.derive(seed, "cli-byzantine").int(f + 1)
 }
 
 void main()

@@ -16,7 +16,7 @@
  *
  * Time is in units of `TICK` per tick; `now()` is in ticks.
  */
-import type { ClientDriver } from "../Client.js"
+import type { ClientCompletion, ClientDriver } from "../Client.js"
 import { type KeyRing, type Signer, simulatedKeyRing, simulatedSigner } from "../Crypto.js"
 import { type EnvelopeContext, open, seal } from "../Envelope.js"
 import { clientPeer, type ClientId, type PeerId, replicaPeer, type ReplicaId } from "../Ids.js"
@@ -28,7 +28,7 @@ import { Adversary, chooseStrategies, type Strategy } from "./Adversary.js"
 import { type ClientOp, type HistoryCheck, invariantViolations, linearizabilityViolations, TraceCheckers, type Violation } from "./Checkers.js"
 import { EventKind, EventQueue, type SimEvent } from "./internal/EventQueue.js"
 import { FaultScheduler, type FaultOptions, faultsFromSeed } from "./internal/Faults.js"
-import { formatReplay } from "./internal/SimArgs.js"
+import { formatReplay, type SimArgs } from "./internal/SimArgs.js"
 import { bump, emptyStats, type SimStats } from "./internal/Stats.js"
 import { TraceHash } from "./internal/TraceHash.js"
 import { checkLinearizable, KvStateMachine } from "./KvStateMachine.js"
@@ -114,6 +114,42 @@ const MAX_READYS_PER_STEP = 64
 
 export const make = <M>(options: SimulatorOptions<M>): Simulation<M> => new Simulation(options)
 
+/** What a command line adds to the parsed arguments: the loaded protocol and state machine. */
+export interface Loaded<M> {
+  readonly protocol: SimProtocol<M>
+  readonly stateMachine: AnyStateMachine
+  readonly workload: Workload.Workload
+  readonly history?: HistoryCheck
+}
+
+/**
+ * Simulator options for one seed of a command line. Byzantine protocols get a
+ * seeded number of Byzantine replicas in [0, f] unless told; the replay
+ * command of the run spells out the number chosen.
+ */
+export const fromArgs = <M>(args: Omit<SimArgs, "seeds">, loaded: Loaded<M>): SimulatorOptions<M> => {
+  const n = args.replicas ?? (loaded.protocol.faultModel === "byzantine" ? 4 : 3)
+  const f = Math.floor((n - 1) / 3)
+  const byzantine = args.byzantineReplicas?.length ?? args.byzantine ??
+    (loaded.protocol.faultModel === "byzantine" ? Prng.derive(args.seed, "cli-byzantine").int(f + 1) : 0)
+  return {
+    protocol: loaded.protocol,
+    seed: args.seed,
+    replicas: n,
+    byzantine,
+    ...(args.byzantineReplicas !== undefined ? { byzantineReplicas: args.byzantineReplicas } : {}),
+    ...(args.strategies !== undefined ? { strategies: args.strategies } : {}),
+    ...(args.clients !== undefined ? { clients: args.clients } : {}),
+    ...(args.requests !== undefined ? { requestsPerClient: args.requests } : {}),
+    ...(args.safetyTicks !== undefined ? { safetyTicks: args.safetyTicks } : {}),
+    ...(args.livenessTicks !== undefined ? { livenessTicks: args.livenessTicks } : {}),
+    ...(args.faults !== undefined ? { faults: args.faults } : {}),
+    stateMachine: loaded.stateMachine,
+    workload: loaded.workload,
+    ...(loaded.history !== undefined ? { history: loaded.history } : {})
+  }
+}
+
 export class Simulation<M> {
   readonly options: SimulatorOptions<M>
   readonly seed: number
@@ -133,6 +169,7 @@ export class Simulation<M> {
   private readonly queue = new EventQueue()
   private readonly checkers = new TraceCheckers()
   private readonly ops: Array<ClientOp> = []
+  private readonly completionList: Array<ClientCompletion> = []
   private readonly opIndex = new Map<string, ClientOp>()
   private readonly violationList: Array<Violation> = []
   private readonly trace = new TraceHash()
@@ -141,6 +178,7 @@ export class Simulation<M> {
   private readonly workloadRng: Prng
   private readonly clockPeriod: Array<number> = []
   private readonly clockBase: Array<number> = []
+  private readonly clockTicks: Array<number> = []
   private readonly adversary: Adversary<M> | undefined
   private readonly historyCheck: HistoryCheck | undefined
   private time = 0
@@ -220,6 +258,7 @@ export class Simulation<M> {
       const skew = this.faults.clockSkew ? this.clockRng.range(-TICK / 20, TICK / 20 + 1) : 0
       this.clockPeriod.push(TICK + skew)
       this.clockBase.push(0)
+      this.clockTicks.push(0)
       this.scheduleTick(node)
     }
     this.queue.push({ time: TICK, seq: 0, kind: EventKind.Control, node: -1, from: -1, incarnation: 0, linkSeq: 0, frame: undefined })
@@ -240,12 +279,18 @@ export class Simulation<M> {
     return this.slot(r).up
   }
 
+  /** Clock ticks of node `node` (replicas first, then clients) so far, including while it was down. */
+  ticksOf(node: number): number {
+    return this.clockTicks[node] ?? 0
+  }
+
   events(r: number): ReadonlyArray<ProtocolEvent> {
     return this.slot(r).events
   }
 
-  completions(): ReadonlyArray<ClientOp> {
-    return this.ops.filter((op) => op.outcome !== undefined)
+  /** Every client completion so far, in completion order. */
+  completions(): ReadonlyArray<ClientCompletion> {
+    return this.completionList
   }
 
   /** Every client request so far, completed or not. */
@@ -501,6 +546,7 @@ export class Simulation<M> {
 
   private tick(node: number): void {
     this.scheduleTick(node)
+    this.clockTicks[node]!++
     if (node < this.n) {
       const s = this.replicas[node]!
       if (!s.up) return
@@ -629,10 +675,11 @@ export class Simulation<M> {
       }
       slot.driver.advance()
     }
-    for (const done of slot.driver.takeCompletions()) this.complete(c, done.seq, done.outcome)
+    for (const done of slot.driver.takeCompletions()) this.complete(c, done)
   }
 
-  private complete(c: number, seq: number, outcome: ClientOp["outcome"] & object): void {
+  private complete(c: number, done: ClientCompletion): void {
+    const { seq, outcome } = done
     const clientId = this.clients[c]!.clientId
     const op = this.opIndex.get(`${clientId}#${seq}`)
     if (op === undefined || op.outcome !== undefined) {
@@ -640,6 +687,7 @@ export class Simulation<M> {
       this.violationList.push({ checker: "client", step: this.stats.steps, message: `client ${clientId} completed #${seq}, ${what}` })
       return
     }
+    this.completionList.push(done)
     op.outcome = outcome
     op.completedAt = this.time
     this.stats.completed++
