@@ -124,6 +124,19 @@ const positiveInt = (name: string, value: number, ceiling: number): number => {
   return value
 }
 
+/** The options, checked; throws on a caller's mistake. */
+const configOf = (options: Options) => {
+  const coalesce = options.coalesce === true ? {} : options.coalesce === false ? undefined : options.coalesce
+  return {
+    owner: { clusterId: ClusterId.make(options.clusterId), peer: ownerPeer(options) },
+    maxValueBytes: positiveInt("maxValueBytes", options.maxValueBytes ?? SQLITE_MAX_VALUE_BYTES, SQLITE_MAX_VALUE_BYTES),
+    coalesce: coalesce === undefined ? undefined : {
+      maxBatches: positiveInt("coalesce.maxBatches", coalesce.maxBatches ?? DEFAULT_MAX_BATCHES, 1 << 20),
+      maxQueued: positiveInt("coalesce.maxQueued", coalesce.maxQueued ?? DEFAULT_MAX_QUEUED, 1 << 20)
+    }
+  }
+}
+
 interface Opened {
   readonly db: Database.Database
   readonly commit: (batches: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>) => void
@@ -199,14 +212,15 @@ const statements = (db: Database.Database, path: string): Opened => {
 export const make = (options: Options): Effect.Effect<SqliteStorageService, Storage.StorageError, Scope.Scope> =>
   Effect.gen(function*() {
     const path = options.path
-    const owner = yield* Effect.try({
-      try: () => ({ clusterId: ClusterId.make(options.clusterId), peer: ownerPeer(options) }),
-      catch: (e) => e
-    }).pipe(Effect.orDie)
-    const maxValueBytes = positiveInt("maxValueBytes", options.maxValueBytes ?? SQLITE_MAX_VALUE_BYTES, SQLITE_MAX_VALUE_BYTES)
+    // Bad options are the caller's bug, not a storage condition: they die.
+    const config = yield* Effect.orDie(Effect.try({ try: () => configOf(options), catch: (e) => e }))
     const opened = yield* Effect.acquireRelease(
-      Effect.try({ try: () => open(path, owner, options), catch: toStorageError(path, "open") }),
-      (o) => Effect.sync(() => o.db.close())
+      Effect.try({ try: () => open(path, config.owner, options), catch: toStorageError(path, "open") }),
+      (o) =>
+        Effect.try(() => o.db.close()).pipe(
+          // Every acknowledged batch is already durable in the WAL; a failed close loses nothing.
+          Effect.catchAll((e) => Effect.logWarning(`SqliteStorage: closing ${path} failed`, e))
+        )
     )
 
     let transactions = 0
@@ -222,10 +236,10 @@ export const make = (options: Options): Effect.Effect<SqliteStorageService, Stor
       for (const batch of group) {
         for (const w of batch) {
           if (LONE_SURROGATE.test(w.key)) return Effect.dieMessage(`SqliteStorage: key ${JSON.stringify(w.key)} is not well-formed UTF-16`)
-          if (w.value !== null && w.value.byteLength > maxValueBytes) {
+          if (w.value !== null && w.value.byteLength > config.maxValueBytes) {
             return Effect.fail(new Storage.StorageError({
               reason: "io",
-              detail: `${path}: value of ${JSON.stringify(w.key.slice(0, 128))} is ${w.value.byteLength} bytes; the limit is ${maxValueBytes}`
+              detail: `${path}: value of ${JSON.stringify(w.key.slice(0, 128))} is ${w.value.byteLength} bytes; the limit is ${config.maxValueBytes}`
             }))
           }
         }
@@ -244,13 +258,9 @@ export const make = (options: Options): Effect.Effect<SqliteStorageService, Stor
         })
       )
 
-    const coalesce = options.coalesce === true ? {} : options.coalesce === false ? undefined : options.coalesce
-    const write = coalesce === undefined
+    const write = config.coalesce === undefined
       ? (batch: ReadonlyArray<Protocol.StorageWrite>) => commit([batch])
-      : yield* makeCoalescer(commit, {
-        maxBatches: positiveInt("coalesce.maxBatches", coalesce.maxBatches ?? DEFAULT_MAX_BATCHES, 1 << 20),
-        maxQueued: positiveInt("coalesce.maxQueued", coalesce.maxQueued ?? DEFAULT_MAX_QUEUED, 1 << 20)
-      }, closed)
+      : yield* makeCoalescer(commit, config.coalesce, closed)
 
     return {
       load: ifOpen("load", () => opened.load()),

@@ -72,7 +72,7 @@ describe("opening a corrupt file", () => {
       }
     }))
 
-  it.scoped("a b-tree page overwritten with garbage is caught by the check at open", () =>
+  it.scoped("a b-tree page overwritten with garbage is caught by quick_check and by integrity_check", () =>
     Effect.gen(function*() {
       const path = yield* populated
       const bytes = fs.readFileSync(path)
@@ -80,7 +80,11 @@ describe("opening a corrupt file", () => {
       const pages = bytes.length / pageSize
       bytes.set(pattern(3, pageSize), Math.floor(pages / 2) * pageSize)
       fs.writeFileSync(path, bytes)
-      expect((yield* openError(path)).reason).toBe("corrupt")
+      for (const integrityCheck of ["quick", "full"] as const) {
+        const error = yield* openError(path, { integrityCheck })
+        expect(error.reason).toBe("corrupt")
+        expect(error.detail).not.toContain("checksum") // found by SQLite's own check, before the row checksums
+      }
     }))
 
   it.scoped("a flipped byte inside a value, invisible to quick_check, fails the checksum at open", () =>

@@ -113,10 +113,23 @@ describe("SqliteStorage", () => {
       expect(sameBytes(second.get("k"), pattern(9, 9))).toBe(true)
     }))
 
-  it.effect("an invalid owner is a defect at make", () =>
+  it.effect("invalid options are a defect at make, before any file is touched", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Effect.scoped(SqliteStorage.make({ clusterId: "", replicaId: 1, path: "/nonexistent/x.db" })))
-      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      const path = "/nonexistent-synod-dir/x.db"
+      const invalid: ReadonlyArray<SqliteStorage.Options> = [
+        { clusterId: "", replicaId: 1, path },
+        { clusterId: "c", replicaId: 1024, path },
+        { clusterId: "c", peer: "replica/01", path },
+        { clusterId: "c", replicaId: 1, peer: "replica/1", path } as unknown as SqliteStorage.Options,
+        { clusterId: "c", replicaId: 1, path, maxValueBytes: 0 },
+        { clusterId: "c", replicaId: 1, path, maxValueBytes: SqliteStorage.SQLITE_MAX_VALUE_BYTES + 1 },
+        { clusterId: "c", replicaId: 1, path, coalesce: { maxBatches: 0 } },
+        { clusterId: "c", replicaId: 1, path, coalesce: { maxQueued: 1.5 } }
+      ]
+      for (const options of invalid) {
+        const exit = yield* Effect.exit(Effect.scoped(SqliteStorage.make(options)))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      }
     }))
 
   it.effect("a path in a missing directory is an io error", () =>
