@@ -129,7 +129,11 @@ const configOf = (options: Options) => {
   const coalesce = options.coalesce === true ? {} : options.coalesce === false ? undefined : options.coalesce
   return {
     owner: { clusterId: ClusterId.make(options.clusterId), peer: ownerPeer(options) },
-    maxValueBytes: positiveInt("maxValueBytes", options.maxValueBytes ?? SQLITE_MAX_VALUE_BYTES, SQLITE_MAX_VALUE_BYTES),
+    maxValueBytes: positiveInt(
+      "maxValueBytes",
+      options.maxValueBytes ?? SQLITE_MAX_VALUE_BYTES,
+      SQLITE_MAX_VALUE_BYTES
+    ),
     coalesce: coalesce === undefined ? undefined : {
       maxBatches: positiveInt("coalesce.maxBatches", coalesce.maxBatches ?? DEFAULT_MAX_BATCHES, 1 << 20),
       maxQueued: positiveInt("coalesce.maxQueued", coalesce.maxQueued ?? DEFAULT_MAX_QUEUED, 1 << 20)
@@ -157,10 +161,14 @@ const open = (path: string, owner: { clusterId: string; peer: string }, options:
     initializeOrVerify(db, path, owner)
     checkChecksums(db, path)
     const mode = db.pragma("journal_mode = WAL", { simple: true })
-    if (mode !== "wal") throw new Storage.StorageError({ reason: "io", detail: `${path}: journal_mode is ${mode}, not wal` })
+    if (mode !== "wal") {
+      throw new Storage.StorageError({ reason: "io", detail: `${path}: journal_mode is ${mode}, not wal` })
+    }
     db.pragma("synchronous = FULL")
     const sync = db.pragma("synchronous", { simple: true })
-    if (sync !== 2) throw new Storage.StorageError({ reason: "io", detail: `${path}: synchronous is ${sync}, not FULL` })
+    if (sync !== 2) {
+      throw new Storage.StorageError({ reason: "io", detail: `${path}: synchronous is ${sync}, not FULL` })
+    }
     db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`)
     return statements(db, path)
   } catch (e) {
@@ -232,16 +240,21 @@ export const make = (options: Options): Effect.Effect<SqliteStorageService, Stor
         opened.db.open ? Effect.try({ try: f, catch: toStorageError(path, operation) }) : Effect.fail(closed())
       )
 
-    const validate = (group: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>): Effect.Effect<void, Storage.StorageError> => {
+    const tooLarge = (key: string, value: Uint8Array) =>
+      new Storage.StorageError({
+        reason: "io",
+        detail: `${path}: value of ${JSON.stringify(key.slice(0, 128))} is ${value.byteLength} bytes; ` +
+          `the limit is ${config.maxValueBytes}`
+      })
+
+    /** Checked before the transaction starts, so a bad batch never reaches SQLite. */
+    const validate = (group: ReadonlyArray<ReadonlyArray<Protocol.StorageWrite>>) => {
       for (const batch of group) {
         for (const w of batch) {
-          if (LONE_SURROGATE.test(w.key)) return Effect.dieMessage(`SqliteStorage: key ${JSON.stringify(w.key)} is not well-formed UTF-16`)
-          if (w.value !== null && w.value.byteLength > config.maxValueBytes) {
-            return Effect.fail(new Storage.StorageError({
-              reason: "io",
-              detail: `${path}: value of ${JSON.stringify(w.key.slice(0, 128))} is ${w.value.byteLength} bytes; the limit is ${config.maxValueBytes}`
-            }))
+          if (LONE_SURROGATE.test(w.key)) {
+            return Effect.dieMessage(`SqliteStorage: key ${JSON.stringify(w.key)} is not well-formed UTF-16`)
           }
+          if (w.value !== null && w.value.byteLength > config.maxValueBytes) return Effect.fail(tooLarge(w.key, w.value))
         }
       }
       return Effect.void

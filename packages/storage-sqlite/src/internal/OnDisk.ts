@@ -109,19 +109,21 @@ export const checksum = (key: string, value: Uint8Array): number => {
 
 /** Throws "corrupt" if a row read back does not match its checksum. */
 export const verifyRow = (path: string, key: string, value: Uint8Array, crc: number): void => {
-  if (checksum(key, value) !== crc) throw corrupt(path, `checksum mismatch in the value of ${JSON.stringify(key.slice(0, 128))}`)
+  if (checksum(key, value) !== crc) {
+    throw corrupt(path, `checksum mismatch in the value of ${JSON.stringify(key.slice(0, 128))}`)
+  }
 }
 
 /** Read every row once and check its checksum. */
 export const checkChecksums = (db: Database.Database, path: string): void => {
-  const rows = db.prepare(`SELECT key, value, crc32 FROM ${KV_TABLE}`).raw().iterate() as Iterable<[string, Buffer, number]>
+  const rows = db.prepare(`SELECT key, value, crc32 FROM ${KV_TABLE}`).raw().iterate() as Iterable<
+    [string, Buffer, number]
+  >
   for (const [key, value, crc] of rows) verifyRow(path, key, value, crc)
 }
 
 const userObjects = (db: Database.Database): Array<string> =>
-  db.prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as Array<
-    string
-  >
+  db.prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all() as Array<string>
 
 const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, "0")}`
 
@@ -148,11 +150,8 @@ export const initializeOrVerify = (db: Database.Database, path: string, identity
   if (!objects.includes(META_TABLE) || !objects.includes(KV_TABLE)) {
     throw corrupt(path, `Synod database without its tables (found: ${objects.join(", ") || "none"})`)
   }
-  const meta = new Map(
-    (db.prepare(`SELECT name, value FROM ${META_TABLE}`).all() as Array<{ name: string; value: string }>).map((
-      r
-    ) => [r.name, r.value])
-  )
+  const rows = db.prepare(`SELECT name, value FROM ${META_TABLE}`).raw().all() as Array<[string, string]>
+  const meta = new Map(rows)
   if (meta.get("format") !== FORMAT_TAG || meta.get("format_version") !== String(FORMAT_VERSION)) {
     throw corrupt(path, `metadata format is ${meta.get("format")}/${meta.get("format_version")}`)
   }
