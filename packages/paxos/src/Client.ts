@@ -48,6 +48,8 @@ export const defaultClientConfig: ClientConfig = {
 export interface PaxosSubmitOptions extends Client.SubmitOptions {
   /** For reads: "stale" lets any replica answer from its own, possibly old, state. */
   readonly consistency?: M.ReadConsistency
+  /** When set, the submission is this membership change (the command bytes are ignored). */
+  readonly membership?: ReadonlyArray<ReplicaId>
 }
 
 export interface ClientParams {
@@ -199,7 +201,9 @@ export const make = (params: ClientParams): PaxosClientDriver => {
   return {
     clientId: params.clientId,
     submit: (command, options = {}) =>
-      options.readOnly === true
+      options.membership !== undefined
+        ? start({ _tag: "Reconfigure", members: [...new Set(options.membership)].sort((a, b) => a - b) as never }, false)
+        : options.readOnly === true
         ? start({ _tag: "Read", command, consistency: options.consistency ?? config.readConsistency }, true)
         : start({ _tag: "Write", command }, false),
     reconfigure: (members) => start({ _tag: "Reconfigure", members: [...new Set(members)].sort((a, b) => a - b) as never }, false),
