@@ -27,6 +27,7 @@ import { ReplicaId } from "./Ids.js"
 import { KeyRingService, SignerService } from "./Keys.js"
 import * as Metrics from "./Metrics.js"
 import type { ProtocolEvent } from "./Protocol.js"
+import { reject } from "./Rejection.js"
 import { openIncoming, sendOutbound, type ShellInput } from "./Replica.js"
 import type { StateMachine, StateMachineInstance } from "./StateMachine.js"
 import { Transport } from "./Transport.js"
@@ -114,7 +115,8 @@ export const make = <M>(
     const name = signer.peer
     const checkSender = config.checkTransportSender ?? true
     const events = yield* PubSub.sliding<ProtocolEvent>(config.eventBufferSize ?? DEFAULT_EVENT_BUFFER)
-    // at most the driver's in-flight limit entries: one per submitted, not yet completed seq
+    // at most the driver's in-flight limit entries: one per submitted, not yet completed seq.
+    // A caller that stops waiting leaves its entry until the driver completes that seq.
     const pending = new Map<number, Deferred.Deferred<ClientOutcome, ClientOverloaded>>()
 
     const receive = (input: ClientInput): Effect.Effect<void> => {
@@ -171,7 +173,16 @@ export const make = <M>(
 
     yield* Stream.runForEach(
       transport.incoming.pipe(Stream.interruptWhen(actor.await)),
-      (incoming) => actor.tell({ _tag: "Frame", incoming }).pipe(Effect.catchTag("MailboxFull", () => Effect.void))
+      (incoming) =>
+        actor.tell({ _tag: "Frame", incoming }).pipe(
+          Effect.catchTag("MailboxFull", () => {
+            const rejection = reject("overloaded", `mailbox of ${name} is full`)
+            return Effect.zipRight(
+              Metrics.recordRejection(protocol, rejection),
+              PubSub.publish(events, { _tag: "Rejected", from: incoming.from, rejection })
+            )
+          })
+        )
     ).pipe(Effect.ignore, Effect.forkScoped)
     yield* Clock.drive(
       Clock.make(config.tickInterval ?? Clock.DEFAULT_TICK_INTERVAL),
@@ -193,7 +204,7 @@ export const make = <M>(
       inFlight: actor.ask<number>((reply) => ({ _tag: "InFlight", reply })).pipe(
         Effect.mapError((e) => new ClientClosed({ detail: `client ${name}: ${e._tag}` }))
       ),
-      events: Stream.fromPubSub(events),
+      events: Stream.fromPubSub(events).pipe(Stream.interruptWhen(actor.await)),
       stop: actor.stop,
       await: actor.await
     }

@@ -24,6 +24,13 @@
  *   protocols tolerate message loss.
  * - Input refused because the mailbox is full is rejected as `overloaded`.
  *
+ * Ports come from the context: `Transport`, `Storage`, `Keys.SignerService`
+ * and `Keys.KeyRingService`. Build scoped layers (`MemoryTransport.layerMemory`,
+ * a WebSocket transport) in the scope that outlives the replica, e.g.
+ *
+ *   const handle = yield* Replica.run(driver, { envelope, supervisor: Actor.logSupervisor })
+ *   // inside Effect.scoped / Layer.launch, with the four services provided around the program
+ *
  * Limits: mailbox `mailboxCapacity` (default 4096) frames and ticks; at most
  * `maxBatch` (default 256) inputs per Ready; each event subscriber keeps the
  * latest `eventBufferSize` (default 1024) events (sliding), so a slow observer
@@ -82,8 +89,13 @@ export interface ReplicaHandle {
   readonly peer: PeerId
   /** A subscription to the replica's events (core events and shell rejections), from now on. */
   readonly subscribe: Effect.Effect<Queue.Dequeue<ProtocolEvent>, never, Scope.Scope>
+  /** The same events as a stream that ends when the replica stops. */
   readonly events: Stream.Stream<ProtocolEvent>
-  /** Applied index and state digest after the last completed Ready. */
+  /**
+   * Applied index and state digest after the last completed Ready. The digest
+   * is recomputed only when the applied index moves (state changes only by
+   * applying entries or installing a snapshot at another index).
+   */
   readonly status: Effect.Effect<ReplicaStatus>
   readonly statusChanges: Stream.Stream<ReplicaStatus>
   readonly appliedIndex: Effect.Effect<number>
@@ -246,7 +258,7 @@ export const run = <M>(
     const handle: ReplicaHandle = {
       peer: ports.signer.peer,
       subscribe: PubSub.subscribe(events),
-      events: Stream.fromPubSub(events),
+      events: Stream.fromPubSub(events).pipe(Stream.interruptWhen(stopped)),
       status: SubscriptionRef.get(status),
       statusChanges: status.changes,
       appliedIndex: Effect.map(SubscriptionRef.get(status), (s) => s.appliedIndex),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Deferred, Effect, Either, Exit, Option, Queue, Schema, type Scope, Stream, TestClock } from "effect"
+import { Cause, Chunk, Deferred, Effect, Either, Exit, Fiber, Option, Queue, Schema, type Scope, Stream, TestClock } from "effect"
 import * as Actor from "../src/Actor.js"
 import { makeCodec } from "../src/Codec.js"
 import { type KeyRing, sha256Hex, type Signer, simulatedKeyRing, simulatedSigner } from "../src/Crypto.js"
@@ -257,7 +257,10 @@ describe("Replica shell", () => {
       yield* peer.send(r0, Envelope.seal(ctx, simulatedSigner(seed, r2), { _tag: "Add", amount: 4 }))
       const event: ProtocolEvent = yield* Queue.take(events)
       expect(event).toEqual({ _tag: "Committed", index: 1, entryDigest: sha256Hex("4"), requests: [] })
+      const stream = yield* Effect.fork(Stream.runCollect(handle.events))
       yield* handle.stop
+      // the event stream ends with the replica
+      expect(Chunk.size(yield* Fiber.join(stream))).toBe(0)
       expect(Exit.isInterrupted(yield* handle.await)).toBe(true)
       expect(yield* Queue.size(failures)).toBe(0)
     }))
