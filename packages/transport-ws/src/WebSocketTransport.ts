@@ -224,14 +224,9 @@ export const make = (
         routeUp(link)
       },
       frame: (conn, bytes) => deliver({ from: conn.peer!, bytes }, conn),
-      rejected: (conn, rejection: Rejection) => {
-        WsMetrics.bump(WsMetrics.framesRejected, { ...tags, reason: rejection.reason })
-        runFork(
-          Effect.logDebug(`frame rejected: ${rejection.message}`).pipe(
-            Effect.annotateLogs({ transport: "ws", self, peer: conn.peer ?? "?", remote: conn.remote })
-          )
-        )
-      },
+      // counted, not logged: rejections come at line rate and a log line each would be its own flood;
+      // what closes a connection (abuse) is logged
+      rejected: (_conn, rejection: Rejection) => WsMetrics.bump(WsMetrics.framesRejected, { ...tags, reason: rejection.reason }),
       handshakeFailed: (conn, failure) => {
         WsMetrics.bump(WsMetrics.handshakeFailures, { ...tags, reason: failure.reason })
         warn(`connection refused: ${failure.message}`, { remote: conn.remote, role: conn.role, reason: failure.reason })

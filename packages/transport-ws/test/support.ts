@@ -82,9 +82,9 @@ export const rawConnect = (url: string, options: { readonly autoPong?: boolean; 
   )
 
 /** Run the initiator side of the handshake over a raw socket as `signer`. */
-export const rawHandshake = (raw: RawSocket, signer: Crypto.Signer, expected: PeerId, clusterId = CLUSTER) =>
+export const rawHandshake = (raw: RawSocket, signer: Crypto.Signer, expected: PeerId, clusterId = CLUSTER, keys: Crypto.KeyRing = ring) =>
   Effect.gen(function*() {
-    const hs = initiator({ clusterId, signer, keys: ring, nonce: new Uint8Array(crypto.randomBytes(32)), expected })
+    const hs = initiator({ clusterId, signer, keys, nonce: new Uint8Array(crypto.randomBytes(32)), expected })
     for (const f of hs.start()) yield* raw.send(f)
     let step: HandshakeStep = { _tag: "Continue", send: [] }
     while (step._tag === "Continue") {
@@ -99,10 +99,15 @@ export const rawHandshake = (raw: RawSocket, signer: Crypto.Signer, expected: Pe
   })
 
 /** An authenticated raw connection of `pair` to `target`. */
-export const rawAuthenticated = (url: string, pair: Keys.PeerKeyPair, expected: PeerId, options: { readonly autoPong?: boolean } = {}) =>
+export const rawAuthenticated = (
+  url: string,
+  pair: Keys.PeerKeyPair,
+  expected: PeerId,
+  options: { readonly autoPong?: boolean; readonly clusterId?: string; readonly keys?: Crypto.KeyRing } = {}
+) =>
   Effect.gen(function*() {
     const raw = yield* rawConnect(url, options)
-    const step = yield* rawHandshake(raw, Keys.signerOf(pair), expected).pipe(Effect.orDie)
+    const step = yield* rawHandshake(raw, Keys.signerOf(pair), expected, options.clusterId, options.keys).pipe(Effect.orDie)
     if (step._tag !== "Done") return yield* Effect.dieMessage(`handshake failed: ${JSON.stringify(step)}`)
     return raw
   })
