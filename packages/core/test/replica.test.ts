@@ -222,6 +222,21 @@ describe("Replica shell", () => {
       expect((yield* Effect.flip(handle.awaitApplied(1)))._tag).toBe("ActorStopped")
     }))
 
+  it.scoped("counts and drops a frame the transport cannot send, and carries on", () =>
+    Effect.gen(function*() {
+      const ctx = envelopeCtx()
+      const net = yield* MemoryTransport.makeNetwork()
+      const nowhere = replicaPeer(9)
+      const { failures, handle } = yield* start(ctx, { transport: yield* net.connect(r0), storage: yield* makeMemory() }, new EchoCore([nowhere]))
+      const peer = yield* net.connect(r2)
+      yield* peer.send(r0, Envelope.seal(ctx, simulatedSigner(seed, r2), { _tag: "Add", amount: 1 }))
+      const [ack] = yield* take(peer, 1)
+      expect(Either.getOrThrow(Envelope.open(ctx, keys, ack!.bytes, r0)).message).toEqual({ _tag: "Ack", count: 1 })
+      expect(yield* Metrics.counterValue(Metrics.sendFailures, { protocol: ctx.protocol, reason: "unknown-peer" })).toBe(1)
+      expect(yield* Queue.size(failures)).toBe(0)
+      expect(yield* handle.appliedIndex).toBe(1)
+    }))
+
   it.scoped("rejects input as overloaded when the mailbox is full", () =>
     Effect.gen(function*() {
       const ctx = envelopeCtx()
