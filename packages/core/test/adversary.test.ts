@@ -42,6 +42,20 @@ describe("Byzantine adversary in simulated runs", () => {
     })
   }
 
+  it("reports what fails to open as Rejected events of the receiving replica", () => {
+    const sim = Simulator.make({ protocol: bft, seed: 2, byzantine: 1, strategies: ["garbage", "forge"], adversaryIntensity: 0.6, ...quick })
+    const r = sim.run()
+    expect(r.ok).toBe(true)
+    const wire = new Set(["malformed", "unknown-tag", "wrong-protocol", "truncated", "bad-signature"])
+    const reported = [0, 1, 2, 3]
+      .filter((rep) => !sim.byzantine.has(rep))
+      .flatMap((rep) => sim.events(rep).flatMap((e) => (e._tag === "Rejected" && wire.has(e.rejection.reason) ? [e.rejection.reason] : [])))
+    expect(reported.length).toBeGreaterThan(0)
+    const counted = Object.entries(r.stats.rejections).filter(([k]) => wire.has(k)).reduce((a, [, v]) => a + v, 0)
+    expect(reported.length).toBeLessThanOrEqual(counted) // clients' rejections are counted too
+    expect(new Set(reported).size).toBeGreaterThanOrEqual(3)
+  })
+
   it("combines strategies chosen by seed, and replays identically", () => {
     const run = (seed: number) => Simulator.make({ protocol: bft, seed, byzantine: 1, adversaryIntensity: 0.6, ...quick }).run()
     const seen = new Set<string>()

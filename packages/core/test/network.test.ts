@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { EventQueue, type SimEvent } from "../src/testing/internal/EventQueue.js"
+import { EventKind, EventQueue, type SimEvent } from "../src/testing/internal/EventQueue.js"
 import { emptyStats } from "../src/testing/internal/Stats.js"
 import { defaultNetworkOptions, Network, type NetworkOptions, TICK } from "../src/testing/Network.js"
 import { Prng } from "../src/testing/Prng.js"
@@ -123,5 +123,24 @@ describe("Network", () => {
     }
     expect(schedule(5)).toEqual(schedule(5))
     expect(schedule(6)).not.toEqual(schedule(5))
+  })
+})
+
+describe("EventQueue", () => {
+  it("pops by time, and by scheduling order among equal times", () => {
+    const q = new EventQueue()
+    const rng = new Prng(4)
+    const pushed: Array<{ time: number; label: number }> = []
+    for (let label = 0; label < 500; label++) {
+      const time = rng.int(20)
+      pushed.push({ time, label })
+      q.push({ time, seq: 0, kind: EventKind.Tick, node: label, from: -1, incarnation: 0, linkSeq: 0, frame: undefined })
+    }
+    const popped: Array<{ time: number; label: number }> = []
+    for (let e = q.pop(); e !== undefined; e = q.pop()) popped.push({ time: e.time, label: e.node })
+    const expected = [...pushed].sort((a, b) => a.time - b.time || a.label - b.label)
+    expect(popped).toEqual(expected)
+    expect(q.size).toBe(0)
+    expect(q.peek()).toBeUndefined()
   })
 })

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { driverOf } from "../src/Protocol.js"
 import type { StateMachine } from "../src/StateMachine.js"
+import { FaultScheduler } from "../src/testing/internal/Faults.js"
 import * as Kv from "../src/testing/KvStateMachine.js"
+import { Prng } from "../src/testing/Prng.js"
 import * as Reference from "../src/testing/ReferenceProtocol.js"
 import type { SimProtocol } from "../src/testing/SimProtocol.js"
 import * as Simulator from "../src/testing/Simulator.js"
@@ -96,6 +98,63 @@ describe("Simulator faults", () => {
     expect(sim.stats.crashes).toBe(1)
     expect(sim.stats.restarts).toBe(1)
     expect(sim.check()).toEqual([])
+  })
+})
+
+describe("fault scheduler", () => {
+  it("never has more correct replicas down than the trust model tolerates, and brings them back", () => {
+    const up = [true, true, true, true, true]
+    let maxDownSeen = 0
+    const log = { crash: 0, crashAtReady: 0, restart: 0, partition: 0, cut: 0, heal: 0 }
+    const pendingReady = new Set<number>()
+    const scheduler = new FaultScheduler(
+      { drop: 0, duplicate: 0, reorder: false, partitions: true, crashes: true, unsyncedLoss: 0.5, clockSkew: false },
+      new Prng(12),
+      {
+        replicas: 5,
+        maxDown: 2,
+        isCorrect: (r) => r !== 4, // replica 4 is Byzantine: never crashed by the scheduler
+        isUp: (r) => up[r]!,
+        crash: (r) => {
+          log.crash++
+          up[r] = false
+          pendingReady.delete(r)
+        },
+        crashAtNextReady: (r) => {
+          log.crashAtReady++
+          pendingReady.add(r)
+        },
+        restart: (r) => {
+          log.restart++
+          up[r] = true
+        },
+        partition: () => log.partition++,
+        cutOneWay: () => log.cut++,
+        heal: () => log.heal++
+      }
+    )
+    let byzantineCrashed = false
+    for (let tick = 0; tick < 8000; tick++) {
+      scheduler.tick(tick)
+      // a replica waiting to crash at its next Ready sometimes gets one
+      for (const r of [...pendingReady]) {
+        if (tick % 3 === 0) {
+          up[r] = false
+          pendingReady.delete(r)
+        }
+      }
+      const down = up.filter((u) => !u).length + pendingReady.size
+      maxDownSeen = Math.max(maxDownSeen, down)
+      byzantineCrashed ||= !up[4]
+    }
+    expect(byzantineCrashed).toBe(false)
+    expect(maxDownSeen).toBe(2)
+    expect(log.crash + log.crashAtReady).toBeGreaterThan(10)
+    expect(log.crashAtReady).toBeGreaterThan(0)
+    expect(log.restart).toBeGreaterThan(10)
+    expect(log.partition).toBeGreaterThan(0)
+    expect(log.cut).toBeGreaterThan(0)
+    expect(log.heal).toBeGreaterThan(0)
   })
 })
 
