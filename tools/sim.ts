@@ -12,11 +12,14 @@
  * command; the exit code is 1 if any seed failed, 2 on bad arguments.
  *
  * Protocols are loaded by name from the registry below (the real ones by
- * dynamic import, so this file does not depend on them at compile time), state
- * machines likewise: add an entry to plug in another one (e.g. the ledger).
+ * dynamic import, so this file does not depend on them at compile time): a
+ * protocol package exports `simProtocol(options?)`. State machines likewise:
+ * a package exports `simStateMachine()` returning `{ stateMachine, workload,
+ * history? }` (`workload` a function giving a fresh `Workload` per run), and
+ * one line in `stateMachines` names it.
  */
 import type { StateMachine } from "@synod/core"
-import { type Checkers, KvStateMachine, ReferenceProtocol, Simulator, type SimProtocol, Workload } from "@synod/core/testing"
+import { type Checkers, Kv, KvStateMachine, ReferenceProtocol, Simulator, type SimProtocol, Workload } from "@synod/core/testing"
 
 type AnyStateMachine = StateMachine.AnyStateMachine
 
@@ -50,8 +53,20 @@ interface StateMachineEntry {
   readonly history?: Checkers.HistoryCheck
 }
 
+const smFromPackage = (name: string) => async (): Promise<StateMachineEntry> => {
+  let mod: { readonly simStateMachine?: unknown }
+  try {
+    mod = (await import(name)) as { readonly simStateMachine?: unknown }
+  } catch (e) {
+    throw new Error(`cannot load ${name}: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`)
+  }
+  if (typeof mod.simStateMachine !== "function") throw new Error(`${name} does not export simStateMachine()`)
+  return (mod.simStateMachine as () => StateMachineEntry)()
+}
+
 const stateMachines: Record<string, () => Promise<StateMachineEntry>> = {
-  kv: async () => ({ stateMachine: KvStateMachine, workload: () => Workload.kv() })
+  kv: async () => ({ stateMachine: KvStateMachine, workload: () => Workload.kv(), history: Kv.checkLinearizable }),
+  ledger: smFromPackage("@synod/example-ledger")
 }
 
 const fail = (message: string, code: number): never => {
