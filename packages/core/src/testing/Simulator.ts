@@ -176,6 +176,7 @@ export class Simulation<M> {
     return Math.floor(this.world.time / TICK)
   }
 
+  /** Replica `r`'s live driver (while it is down: the driver it had when it crashed). */
   replica(r: number): Driver<M> {
     return this.world.slot(r).driver
   }

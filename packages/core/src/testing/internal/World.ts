@@ -62,6 +62,8 @@ export interface ClientSlot<M> {
 const JITTER = TICK / 50
 /** Readys one input may produce before we call the driver broken. */
 const MAX_READYS_PER_STEP = 64
+/** Inputs are read-only to drivers, so every tick can share one. */
+const TICK_INPUT = { _tag: "Tick" } as const
 
 export class World<M> {
   readonly n: number
@@ -271,10 +273,10 @@ export class World<M> {
       const s = this.replicas[node]!
       if (!s.up) return
       this.stats.clockTicks++
-      s.driver.step({ _tag: "Tick" })
+      s.driver.step(TICK_INPUT)
       this.drainReplica(node)
     } else {
-      this.clients[node - this.n]!.driver.step({ _tag: "Tick" })
+      this.clients[node - this.n]!.driver.step(TICK_INPUT)
       this.drainClient(node - this.n)
     }
   }
