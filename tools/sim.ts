@@ -94,6 +94,7 @@ const main = async () => {
   }
 
   const started = performance.now()
+  const cpuStart = process.cpuUsage()
   let violations = 0
   let stalled = 0
   let commits = 0
@@ -133,7 +134,10 @@ const main = async () => {
     if (now - lastProgress > 5000 || i === args.seeds - 1) {
       lastProgress = now
       const rate = deliveries / ((now - started) / 1000)
-      console.log(`sim: ${i + 1}/${args.seeds} seeds, failed=${violations + stalled}, commits=${commits}, deliveries/s=${rate.toFixed(0)}`)
+      const used = process.cpuUsage(cpuStart)
+      // per CPU-second too: wall-clock rates mean little on a shared machine
+      const cpuRate = deliveries / ((used.user + used.system) / 1e6)
+      console.log(`sim: ${i + 1}/${args.seeds} seeds, failed=${violations + stalled}, commits=${commits}, deliveries/s=${rate.toFixed(0)} (per cpu-s ${cpuRate.toFixed(0)})`)
     }
   }
   const elapsed = (performance.now() - started) / 1000
