@@ -20,22 +20,19 @@
  * followers are sent a copy of the previous request instead of the real one.
  * The simulator must catch it (agreement).
  */
-import { Schema } from "effect"
-import type { ClientCompletion, ClientDriver, SubmitOptions } from "../Client.js"
 import { sha256Hex } from "../Crypto.js"
-import { type ClientId, clientPeer, type PeerId, peerClient, peerReplica, replicaPeer, type ReplicaId } from "../Ids.js"
-import { type Core, driverOf, type Input, type Outbound, ReadyBuffer } from "../Protocol.js"
+import { clientPeer, type PeerId, peerClient, peerReplica, replicaPeer } from "../Ids.js"
+import { type Core, driverOf, type Input, type ReadyBuffer } from "../Protocol.js"
 import { reject, type RejectionReason } from "../Rejection.js"
 import type { StateMachineInstance } from "../StateMachine.js"
 import type { QuorumSystem } from "../TrustModel.js"
-import { bool, nat, positive, recordCodec, string } from "./internal/RecordCodec.js"
-import { Prng } from "./Prng.js"
-import type { ClientParams, ReplicaParams, SimProtocol } from "./SimProtocol.js"
+import { ReferenceClient } from "./internal/ReferenceClient.js"
+import { type Ack, b64, codec, type Commit, type Message, type Order, type Request, SEQUENCER, unb64, VIEW } from "./internal/ReferenceMessages.js"
+import type { ReplicaParams, SimProtocol } from "./SimProtocol.js"
 import { type CommandCodec, commandCodec } from "./Workload.js"
 
-/** The one view of this protocol. */
-export const VIEW = 1
-export const SEQUENCER = 0 as ReplicaId
+export { Ack, codec, Commit, Message, Order, Reply, Request, SEQUENCER, VIEW } from "./internal/ReferenceMessages.js"
+
 /** Ticks between sequencer heartbeats (Commit). */
 const HEARTBEAT_TICKS = 5
 /** Ticks between retransmissions of unacknowledged entries, and how many per follower. */
@@ -45,30 +42,6 @@ const RETRANSMIT_WINDOW = 16
 const MAX_UNCOMMITTED = 256
 /** How far ahead of its log a follower keeps out-of-order entries. */
 const REORDER_WINDOW = 256
-/** Largest base64 command or result carried. */
-const MAX_BLOB = 64 * 1024
-
-const Nat = Schema.NonNegativeInt
-const Blob = Schema.String.pipe(Schema.maxLength(MAX_BLOB))
-const Client = Schema.String.pipe(Schema.maxLength(128))
-
-export const Request = Schema.TaggedStruct("Request", { view: Nat, clientId: Client, seq: Nat, command: Blob })
-export const Order = Schema.TaggedStruct("Order", { view: Nat, index: Schema.Int.pipe(Schema.positive()), clientId: Client, seq: Nat, command: Blob })
-export const Ack = Schema.TaggedStruct("Ack", { view: Nat, upTo: Nat, chain: Schema.String.pipe(Schema.maxLength(64)) })
-export const Commit = Schema.TaggedStruct("Commit", { view: Nat, commitIndex: Nat, lastIndex: Nat })
-export const Reply = Schema.TaggedStruct("Reply", { view: Nat, clientId: Client, seq: Nat, index: Nat, ok: Schema.Boolean, result: Blob })
-/** The messages, as Schemas (documentation and tests; the wire codec below checks the same fields by table). */
-export const Message = Schema.Union(Request, Order, Ack, Commit, Reply)
-export type Message = typeof Message.Type
-
-/** The wire codec: the same fields and bounds as `Message`, checked by a field table for speed. */
-export const codec = recordCodec<Message>({
-  Request: { view: nat, clientId: string(128), seq: nat, command: string(MAX_BLOB) },
-  Order: { view: nat, index: positive, clientId: string(128), seq: nat, command: string(MAX_BLOB) },
-  Ack: { view: nat, upTo: nat, chain: string(64) },
-  Commit: { view: nat, commitIndex: nat, lastIndex: nat },
-  Reply: { view: nat, clientId: string(128), seq: nat, index: nat, ok: bool, result: string(MAX_BLOB) }
-}, 256 * 1024)
 
 interface Entry {
   readonly index: number
@@ -88,8 +61,6 @@ interface Session {
 
 const GENESIS = "genesis"
 const entryKey = (index: number) => `ref/entry/${String(index).padStart(10, "0")}`
-const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64")
-const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"))
 const textEncoder = new TextEncoder()
 
 const makeEntry = (index: number, clientId: string, seq: number, command: string): Entry => {
@@ -299,103 +270,6 @@ class ReferenceCore implements Core<Message> {
   private reject(out: ReadyBuffer<Message>, from: PeerId, reason: RejectionReason, detail: string): void {
     if (from === this.self) return
     out.events.push({ _tag: "Rejected", from, rejection: reject(reason, detail) })
-  }
-}
-
-/** Ticks between retries, and retries before a request is given up (TimedOut). */
-const RETRY_TICKS = 8
-const MAX_ATTEMPTS = 40
-
-interface Pending {
-  readonly seq: number
-  readonly command: string
-  readonly readOnly: boolean
-  attempts: number
-  nextRetry: number
-  /** replica -> the reply it gave (`ok|index|result`). */
-  readonly replies: Map<ReplicaId, string>
-}
-
-/** A closed-loop client: one request at a time, retried to every replica until a weak quorum agrees. */
-class ReferenceClient implements ClientDriver<Message> {
-  readonly clientId: ClientId
-  private readonly replicas: ReadonlyArray<PeerId>
-  private readonly rng: Prng
-  private readonly out = new ReadyBuffer<Message>()
-  private taken: ReturnType<ReadyBuffer<Message>["take"]> | undefined
-  private done: Array<ClientCompletion> = []
-  private pending: Pending | undefined
-  private nextSeq = 1
-  private ticks = 0
-
-  constructor(private readonly p: ClientParams) {
-    this.clientId = p.clientId
-    this.replicas = p.trust.replicas.map((r) => replicaPeer(r))
-    this.rng = new Prng(p.seed)
-  }
-
-  submit(command: Uint8Array, options?: SubmitOptions): number | undefined {
-    if (this.pending !== undefined) return undefined
-    const seq = this.nextSeq++
-    this.pending = { seq, command: b64(command), readOnly: options?.readOnly ?? false, attempts: 0, nextRetry: 0, replies: new Map() }
-    this.send(this.pending)
-    return seq
-  }
-
-  step(input: Input<Message>): void {
-    const p = this.pending
-    if (input._tag === "Tick") {
-      this.ticks++
-      if (p === undefined || this.ticks < p.nextRetry) return
-      if (p.attempts >= MAX_ATTEMPTS) return this.complete({ _tag: "TimedOut" })
-      this.send(p)
-      return
-    }
-    const { from, message: m } = input.envelope
-    const r = peerReplica(from)
-    if (p === undefined || r === undefined || m._tag !== "Reply" || m.view !== VIEW || m.clientId !== this.clientId || m.seq !== p.seq) return
-    const key = `${m.ok}|${m.index}|${m.result}`
-    p.replies.set(r, key)
-    const agreeing = [...p.replies].filter(([, k]) => k === key).map(([replica]) => replica)
-    if (!this.p.trust.isQuorum("weak", agreeing)) return
-    this.complete(m.ok ? { _tag: "Committed", result: unb64(m.result), index: m.index } : { _tag: "Rejected", reason: m.result })
-  }
-
-  hasReady(): boolean {
-    return this.taken !== undefined || !this.out.isEmpty()
-  }
-
-  ready() {
-    if (this.taken === undefined) this.taken = this.out.take()
-    return this.taken
-  }
-
-  advance(): void {
-    this.taken = undefined
-  }
-
-  takeCompletions(): ReadonlyArray<ClientCompletion> {
-    const d = this.done
-    this.done = []
-    return d
-  }
-
-  inFlight(): number {
-    return this.pending === undefined ? 0 : 1
-  }
-
-  private send(p: Pending): void {
-    p.attempts++
-    p.nextRetry = this.ticks + RETRY_TICKS + this.rng.int(3)
-    const message: Message = { _tag: "Request", view: VIEW, clientId: this.clientId, seq: p.seq, command: p.command }
-    const out: Outbound<Message> = { to: this.replicas, message }
-    this.out.send.push(out)
-  }
-
-  private complete(outcome: ClientCompletion["outcome"]): void {
-    const p = this.pending!
-    this.pending = undefined
-    this.done.push({ clientId: this.clientId, seq: p.seq, readOnly: p.readOnly, outcome })
   }
 }
 
