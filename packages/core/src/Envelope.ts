@@ -88,25 +88,61 @@ export const sealPayload = <M>(
 const MAX_FIELD_BYTES = 0xffff
 const MAX_SIGNATURE_BYTES = 0xff
 
-const headerBytes = (clusterId: string, protocol: string, type: string, sender: string, payload: Uint8Array) => {
-  const fields = [clusterId, protocol, type, sender].map((s) => enc.encode(s))
-  for (const f of fields) {
+/**
+ * Encoded header fields, cached: a replica seals thousands of frames a second
+ * with the same cluster, protocol, sender and a handful of types. Bounded; the
+ * cache is dropped whole when full (only ever a cost, never a result change).
+ */
+const FIELD_CACHE_LIMIT = 4096
+const fieldCache = new Map<string, Uint8Array>()
+const encodeField = (s: string): Uint8Array => {
+  let f = fieldCache.get(s)
+  if (f === undefined) {
+    f = enc.encode(s)
     if (f.byteLength > MAX_FIELD_BYTES) throw new RangeError(`envelope header field of ${f.byteLength} bytes exceeds ${MAX_FIELD_BYTES}`)
+    if (fieldCache.size >= FIELD_CACHE_LIMIT) fieldCache.clear()
+    fieldCache.set(s, f)
   }
-  let size = MAGIC.byteLength + 4 + payload.byteLength
-  for (const f of fields) size += 2 + f.byteLength
+  return f
+}
+
+const headerBytes = (clusterId: string, protocol: string, type: string, sender: string, payload: Uint8Array) => {
+  const f0 = encodeField(clusterId)
+  const f1 = encodeField(protocol)
+  const f2 = encodeField(type)
+  const f3 = encodeField(sender)
+  const size = MAGIC.byteLength + 8 + f0.byteLength + f1.byteLength + f2.byteLength + f3.byteLength + 4 + payload.byteLength
   const out = new Uint8Array(size)
-  const view = new DataView(out.buffer)
   out.set(MAGIC, 0)
   let at = MAGIC.byteLength
-  for (const f of fields) {
-    view.setUint16(at, f.byteLength)
+  for (const f of [f0, f1, f2, f3]) {
+    out[at] = f.byteLength >>> 8
+    out[at + 1] = f.byteLength & 0xff
     out.set(f, at + 2)
     at += 2 + f.byteLength
   }
-  view.setUint32(at, payload.byteLength)
+  const n = payload.byteLength
+  out[at] = n >>> 24
+  out[at + 1] = (n >>> 16) & 0xff
+  out[at + 2] = (n >>> 8) & 0xff
+  out[at + 3] = n & 0xff
   out.set(payload, at + 4)
   return out
+}
+
+/** Header strings are ASCII in practice: decode those without TextDecoder; anything else takes the strict path. */
+const decodeField = (bytes: Uint8Array): string => {
+  if (bytes.byteLength <= 256) {
+    let ascii = true
+    for (let i = 0; i < bytes.byteLength; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false
+        break
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as Array<number>)
+  }
+  return dec.decode(bytes)
 }
 
 /** Parse a frame's header without verifying it. */
@@ -126,7 +162,7 @@ export const parseFrame = (frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_
     const len = view.getUint16(at)
     if (at + 2 + len > frame.byteLength) return Either.left(reject("truncated", "header field cut off"))
     try {
-      strings.push(dec.decode(frame.subarray(at + 2, at + 2 + len)))
+      strings.push(decodeField(frame.subarray(at + 2, at + 2 + len)))
     } catch {
       return Either.left(reject("malformed", "header field is not UTF-8"))
     }
