@@ -17,6 +17,7 @@ import { Crypto, type StateMachine } from "@synod/core"
 import { mintSigningBytes, openSigningBytes, transferSigningBytes, verifySignature } from "./Authorization.js"
 import {
   AccountExists,
+  AccountName,
   Applied,
   Balance,
   BadSignature,
@@ -32,6 +33,7 @@ import {
   NotOwner,
   Opened,
   Overflow,
+  PublicKey,
   Result,
   SameAccount,
   Totals,
@@ -41,9 +43,38 @@ import type { Mint, OpenAccount, Transfer } from "./Commands.js"
 
 export const HISTORY_LIMIT = 1000
 
-/** Who may mint. Part of the cluster's genesis, identical on every replica. */
+/** An account that exists from the start, funded at genesis (its balance counts as minted). */
+export interface GenesisAccount {
+  readonly name: string
+  /** Owner's raw Ed25519 public key, base64url (as in `OpenAccount.owner`). */
+  readonly owner: string
+  readonly balance: bigint
+}
+
+/** Who may mint, and the accounts that exist at genesis. Identical on every replica. */
 export interface Genesis {
   readonly minters: ReadonlyArray<string>
+  readonly accounts?: ReadonlyArray<GenesisAccount>
+}
+
+/** The id of the history entry that records a genesis balance. */
+export const GENESIS_ENTRY_ID = "genesis"
+
+/** Why a genesis is unusable (duplicate or malformed account, balance out of range); empty when valid. */
+export const genesisProblems = (genesis: Genesis): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  const names = new Set<string>()
+  let total = 0n
+  for (const a of genesis.accounts ?? []) {
+    if (!Schema.is(AccountName)(a.name)) out.push(`genesis account name ${JSON.stringify(a.name)} is not a valid account name`)
+    if (!Schema.is(PublicKey)(a.owner)) out.push(`genesis account ${a.name}: owner is not a base64url Ed25519 public key`)
+    if (names.has(a.name)) out.push(`genesis account ${a.name} listed twice`)
+    if (a.balance < 0n || a.balance > MAX_AMOUNT) out.push(`genesis account ${a.name}: balance ${a.balance} out of range`)
+    names.add(a.name)
+    total += a.balance
+  }
+  if (total > MAX_AMOUNT) out.push(`genesis balances total ${total}, more than ${MAX_AMOUNT}`)
+  return out
 }
 
 interface Account {
@@ -79,7 +110,14 @@ const pushHistory = (account: Account, entry: HistoryEntry) => {
   if (account.history.length > HISTORY_LIMIT) account.history.splice(0, account.history.length - HISTORY_LIMIT)
 }
 
-export const makeLedger = (genesis: Genesis): StateMachine.StateMachine<Command, Result, LedgerSnapshot> => ({
+/** Throws a RangeError for an unusable genesis (see `genesisProblems`): a configuration bug, caught at load. */
+export const makeLedger = (genesis: Genesis): StateMachine.StateMachine<Command, Result, LedgerSnapshot> => {
+  const problems = genesisProblems(genesis)
+  if (problems.length > 0) throw new RangeError(`invalid ledger genesis: ${problems.join("; ")}`)
+  return ledgerOf(genesis)
+}
+
+const ledgerOf = (genesis: Genesis): StateMachine.StateMachine<Command, Result, LedgerSnapshot> => ({
   name: "ledger",
   command: Command,
   result: Result,
@@ -89,6 +127,13 @@ export const makeLedger = (genesis: Genesis): StateMachine.StateMachine<Command,
     let accounts = new Map<string, Account>()
     let done = new Map<string, Done>()
     let minted = 0n
+    for (const g of genesis.accounts ?? []) {
+      const history = g.balance > 0n
+        ? [new HistoryEntry({ index: 0, id: GENESIS_ENTRY_ID, kind: "mint", counterparty: GENESIS_ENTRY_ID, amount: g.balance, balanceAfter: g.balance })]
+        : []
+      accounts.set(g.name, { owner: g.owner, balance: g.balance, history })
+      minted += g.balance
+    }
 
     const remember = (id: string, c: Mint | Transfer, result: Result): Result => {
       done.set(id, { fingerprint: fingerprint(c), result })
