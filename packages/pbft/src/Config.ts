@@ -6,9 +6,13 @@
 import { MAX_BATCH_REQUESTS, MAX_PREPARED_PROOFS, MAX_RELAY_FRAMES } from "./Messages.js"
 
 export interface PbftConfig {
-  /** K: a checkpoint every K sequence numbers (OSDI'99 §4.3). Default 128. */
+  /** K: a checkpoint every K sequence numbers (OSDI'99 §4.3). Default 64. */
   readonly checkpointInterval: number
-  /** L: log window; sequence numbers are accepted in (h, h + L]. A multiple of K. Default 2K = 256. */
+  /**
+   * L: log window; sequence numbers are accepted in (h, h + L]. A multiple of K.
+   * Default 2K = 128. A view-change carries up to L prepared certificates, so
+   * L bounds its size (about L · (2f+1) signed frames).
+   */
   readonly logWindow: number
   /** Most requests in one pre-prepare. Default 128 (wire limit 1024). */
   readonly maxBatchSize: number
@@ -16,9 +20,9 @@ export interface PbftConfig {
   readonly maxBatchBytes: number
   /** How long the primary may hold a non-full batch waiting for more requests while the window is open. Default 0 (send at once). */
   readonly batchDelayTicks: number
-  /** Most sequence numbers the primary has assigned and not executed. Default 16; at most L. */
+  /** Most sequence numbers the primary has assigned and not executed. Default min(16, L). */
   readonly maxInFlightBatches: number
-  /** Most requests the primary queues for the next batches. Default 8192. */
+  /** Most requests the primary queues for the next batches; also bounds read-only requests waiting for their barrier. Default 8192. */
   readonly maxPendingRequests: number
   /** Most distinct clients whose requests a replica is waiting to execute (one outstanding each). Default 8192. */
   readonly maxWaitingClients: number
@@ -45,8 +49,8 @@ export interface PbftConfig {
 }
 
 export const defaults: Omit<PbftConfig, "clusterId"> = {
-  checkpointInterval: 128,
-  logWindow: 256,
+  checkpointInterval: 64,
+  logWindow: 128,
   maxBatchSize: 128,
   maxBatchBytes: 1024 * 1024,
   batchDelayTicks: 0,
@@ -68,7 +72,11 @@ const positiveInt = (name: string, v: number, max = Number.MAX_SAFE_INTEGER) => 
 
 /** Fill in defaults and check the limits against each other. Throws RangeError for a bad configuration. */
 export const make = (overrides: Partial<PbftConfig> = {}): PbftConfig => {
-  const c: PbftConfig = { ...defaults, ...overrides }
+  // limits left out follow the ones given: L defaults to 2K, the in-flight window to at most L
+  const checkpointInterval = overrides.checkpointInterval ?? defaults.checkpointInterval
+  const logWindow = overrides.logWindow ?? 2 * checkpointInterval
+  const maxInFlightBatches = overrides.maxInFlightBatches ?? Math.min(defaults.maxInFlightBatches, logWindow)
+  const c: PbftConfig = { ...defaults, ...overrides, checkpointInterval, logWindow, maxInFlightBatches }
   positiveInt("checkpointInterval", c.checkpointInterval)
   positiveInt("logWindow", c.logWindow, MAX_PREPARED_PROOFS)
   if (c.logWindow % c.checkpointInterval !== 0 || c.logWindow < c.checkpointInterval) {

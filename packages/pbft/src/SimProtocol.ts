@@ -28,7 +28,7 @@ export const simConfig: Partial<PbftConfig> = {
   maxBatchSize: 16,
   viewChangeTimeoutTicks: 40,
   maxViewChangeTimeoutTicks: 640,
-  statusIntervalTicks: 8,
+  statusIntervalTicks: 12,
   stateTransferRetryTicks: 20
 }
 

@@ -4,12 +4,15 @@
  * prepared certificate); at most `maxUnreferenced` others are kept, oldest
  * dropped first, so a peer replaying batches cannot grow memory.
  */
+import type { Protocol } from "@synod/core"
 import type { Log } from "../Log.js"
 import type { Digest, Request } from "../Messages.js"
 
 export interface StoredBatch {
   readonly digest: Digest
   readonly frames: ReadonlyArray<Uint8Array>
+  /** The requests as opened (client signature verified) from `frames`. */
+  readonly verified: ReadonlyArray<Protocol.Verified<Request>>
   readonly requests: ReadonlyArray<Request>
   readonly bytes: number
 }

@@ -1,31 +1,23 @@
 /**
- * Commands and results cross the wire as the JSON of their Schema-encoded
- * form (UTF-8), like every other payload. A command that does not decode gets
- * the same deterministic rejection on every correct replica.
+ * Commands and results cross the wire as the UTF-8 JSON of their
+ * Schema-encoded form (`Codec.makeCodec` on the state machine's Schemas, as
+ * the client shell encodes them). A command that does not decode gets the same
+ * deterministic rejection on every correct replica.
  */
-import type { StateMachine } from "@synod/core"
-import { Either, Schema } from "effect"
+import { Codec, type StateMachine } from "@synod/core"
+import { Either } from "effect"
 
 export interface Commands {
   decode(bytes: Uint8Array): Either.Either<unknown, string>
   encodeResult(result: unknown): Uint8Array
 }
 
-const utf8 = new TextEncoder()
-const fromUtf8 = new TextDecoder("utf-8", { fatal: true })
-
 export const make = (machine: StateMachine.AnyStateMachine): Commands => {
-  const decodeCommand = Schema.decodeUnknownEither(machine.command)
-  const encodeResult = Schema.encodeSync(machine.result)
+  const commands = Codec.makeCodec(machine.command)
+  const results = Codec.makeCodec(machine.result)
   return {
-    decode: (bytes) => {
-      try {
-        const decoded = decodeCommand(JSON.parse(fromUtf8.decode(bytes)))
-        return Either.isRight(decoded) ? Either.right(decoded.right) : Either.left("command does not decode")
-      } catch {
-        return Either.left("command is not UTF-8 JSON")
-      }
-    },
-    encodeResult: (result) => utf8.encode(JSON.stringify(encodeResult(result)))
+    // the reason is part of the reply every correct replica sends, so it must not depend on the replica
+    decode: (bytes) => Either.mapLeft(commands.decode(bytes), (r) => `bad command: ${r.reason}`),
+    encodeResult: (result) => results.encode(result)
   }
 }

@@ -14,7 +14,7 @@ import { takeCheckpoint } from "./Checkpointing.js"
 import { fetchMissingBatches, propose, sendReply } from "./Normal.js"
 import { type ReplicaState, requestKey } from "./State.js"
 
-const EMPTY: StoredBatch = { digest: NULL_DIGEST, frames: [], requests: [], bytes: 0 }
+const EMPTY: StoredBatch = { digest: NULL_DIGEST, frames: [], verified: [], requests: [], bytes: 0 }
 const NO_RESULT = new Uint8Array(0)
 
 /** Execute every committed slot that is next in order. */

@@ -148,6 +148,7 @@ export const propose = (r: ReplicaState): void => {
     const batch: StoredBatch = {
       digest: batchDigest(taken.map((k) => k.digest)),
       frames: taken.map((k) => k.verified.frame),
+      verified: taken.map((k) => k.verified),
       requests: taken.map((k) => k.verified.message),
       bytes: taken.reduce((n, k) => n + k.verified.frame.byteLength, 0)
     }
@@ -193,7 +194,7 @@ export const acceptPrePrepare = (r: ReplicaState, slot: Slot, pp: Signed<PrePrep
   slot.awaitingBatch = undefined
   r.maxAccepted = Math.max(r.maxAccepted, seq)
   const batch = r.batches.get(digest)
-  if (batch !== undefined) for (const q of batch.requests) r.assigned.set(requestKey(q.clientId, q.seq), seq)
+  if (batch !== undefined) noteRequests(r, seq, batch)
   persistPrePrepare(r, seq, pp.frame, batch?.frames)
   if (!r.isPrimary()) {
     const prepare = r.seal(new Prepare({ view: pp.message.view, seq: pp.message.seq, digest }))
@@ -203,6 +204,23 @@ export const acceptPrePrepare = (r: ReplicaState, slot: Slot, pp: Signed<PrePrep
   }
   checkPrepared(r, slot)
   updateTimer(r, false)
+}
+
+/**
+ * The requests of an accepted batch are assigned to `seq`, and this replica
+ * now waits for them to execute: they run its view-change timer, and a new
+ * primary re-proposes them if `seq` does not survive the view change.
+ */
+const noteRequests = (r: ReplicaState, seq: number, batch: StoredBatch): void => {
+  for (const v of batch.verified) {
+    const { clientId, seq: reqSeq } = v.message
+    r.assigned.set(requestKey(clientId, reqSeq), seq)
+    const last = r.replies.get(clientId)
+    const w = r.waiting.get(clientId)
+    if ((last !== undefined && last.seq >= reqSeq) || (w !== undefined && w.verified.message.seq >= reqSeq)) continue
+    if (w === undefined && r.waiting.size >= r.config.maxWaitingClients) continue
+    r.addWaiting({ verified: v, digest: requestDigest(v.frame), since: r.now })
+  }
 }
 
 /** A backup prepared another digest for this slot: show it our pre-prepare, so it holds both of the primary's. */
@@ -218,22 +236,22 @@ const tellConflict = (r: ReplicaState, slot: Slot, peer: ReplicaId): void => {
 const verifyBatch = (r: ReplicaState, m: Batch): Either.Either<StoredBatch, string> => {
   const digests = m.requests.map(requestDigest)
   if (batchDigest(digests) !== m.digest) return Either.left("batch digest mismatch")
-  const requests: Array<Request> = []
+  const verified: Array<V<Request>> = []
   let bytes = 0
   for (let i = 0; i < m.requests.length; i++) {
     const frame = m.requests[i]!
     bytes += frame.byteLength
     const known = r.waitingByDigest.get(digests[i]!)
     if (known !== undefined) {
-      requests.push(known.verified.message)
+      verified.push(known.verified)
       continue
     }
     const opened = r.frames.open(frame, "Request")
     if (Either.isLeft(opened)) return Either.left(`batch request ${i}: ${opened.left.message}`)
     if (peerClient(opened.right.from) !== opened.right.message.clientId) return Either.left(`batch request ${i} not signed by its client`)
-    requests.push(opened.right.message)
+    verified.push(opened.right)
   }
-  return Either.right({ digest: m.digest, frames: m.requests, requests, bytes })
+  return Either.right({ digest: m.digest, frames: m.requests, verified, requests: verified.map((v) => v.message), bytes })
 }
 
 export const onBatch = (r: ReplicaState, env: V<Batch>): void => {
@@ -252,7 +270,7 @@ export const addBatch = (r: ReplicaState, batch: StoredBatch): void => {
       acceptPrePrepare(r, slot, slot.awaitingBatch)
     } else if (slot.prePrepare?.message.digest === batch.digest) {
       persistBatch(r, slot.seq, batch.frames)
-      for (const q of batch.requests) if (slot.seq > r.lastExecuted) r.assigned.set(requestKey(q.clientId, q.seq), slot.seq)
+      if (slot.seq > r.lastExecuted) noteRequests(r, slot.seq, batch)
     }
   }
   tryExecute(r)

@@ -83,13 +83,14 @@ const recoverSlot = (r: ReplicaState, stored: StoredSlot): void => {
   if (Either.isLeft(pp) || pp.right.message.view !== r.view || pp.right.message.seq !== stored.seq) return
   const { view, seq, digest } = pp.right.message
   if (stored.batch !== undefined && digest !== NULL_DIGEST && batchDigestOfFrames(stored.batch) === digest) {
-    const requests = []
+    const verified = []
     for (const f of stored.batch) {
       const q = r.frames.open(f, "Request")
       if (Either.isLeft(q)) return
-      requests.push(q.right.message)
+      verified.push(q.right)
     }
-    r.batches.add({ digest, frames: stored.batch, requests, bytes: stored.batch.reduce((n, f) => n + f.byteLength, 0) })
+    const requests = verified.map((v) => v.message)
+    r.batches.add({ digest, frames: stored.batch, verified, requests, bytes: stored.batch.reduce((n, f) => n + f.byteLength, 0) })
   }
   const slot = r.log.slot(seq, view)
   slot.prePrepare = pp.right

@@ -34,22 +34,50 @@ export const relay = (r: ReplicaState, to: ReadonlyArray<PeerId>, frames: Readon
   if (chunk.length > 0) r.send(to, new Relay({ frames: chunk }))
 }
 
-export const sendStatus = (r: ReplicaState): void =>
+/** An idle replica still sends its status every this many intervals, so that a peer behind it finds out. */
+export const IDLE_STATUS_INTERVALS = 8
+
+/**
+ * Whether this replica may be missing something. A replica with nothing to
+ * wait for sends status only every `IDLE_STATUS_INTERVALS` intervals, so an
+ * idle cluster makes little status traffic.
+ */
+const needsStatus = (r: ReplicaState): boolean => {
+  if (r.peerAhead || !r.normal || r.transfer !== undefined || r.future.length > 0) return true
+  if (r.waiting.size > 0 || r.maxAccepted > r.lastExecuted || r.reads.length > 0) return true
+  for (const seq of r.ownCheckpoints.keys()) if (seq > r.stable.seq) return true
+  return false
+}
+
+export const sendStatus = (r: ReplicaState): void => {
+  if (!needsStatus(r) && r.now < r.lastStatusAt + IDLE_STATUS_INTERVALS * r.config.statusIntervalTicks) return
+  r.peerAhead = false
+  r.lastStatusAt = r.now
   r.send(
     r.others,
     new Status({ view: r.view as ViewNumber, normal: r.normal, stableSeq: r.stable.seq as LogIndex, lastExecuted: r.lastExecuted as LogIndex })
   )
+}
 
 export const onStatus = (r: ReplicaState, env: V<Status>): void => {
-  if (memberFrom(r, env) === undefined) return
+  const from = memberFrom(r, env)
+  if (from === undefined) return
   const s = env.message
+  // only a peer that made no progress since its previous status is behind; otherwise its
+  // messages were in flight, and retransmitting them would only make duplicates
+  const previous = r.peerExecuted.get(from)
+  r.peerExecuted.set(from, s.lastExecuted)
+  const stuck = previous === s.lastExecuted
+  if (s.view > r.view || (s.view === r.view && s.normal && !r.normal) || s.lastExecuted > r.lastExecuted || s.stableSeq > r.lastExecuted) {
+    r.peerAhead = true
+  }
   const to = [env.from]
   const behindInView = s.view < r.view || (s.view === r.view && !s.normal)
   if (r.normal) {
     if (behindInView && r.newViewFrame !== undefined) relay(r, to, [r.newViewFrame])
     if (s.view === r.view && s.normal) {
       if (s.stableSeq < r.stable.seq && r.stable.proof.length > 0) relay(r, to, r.stable.proof)
-      if (s.lastExecuted < r.lastExecuted && s.lastExecuted >= r.stable.seq) retransmitLog(r, to, s.lastExecuted)
+      if (stuck && s.lastExecuted < r.lastExecuted && s.lastExecuted >= r.stable.seq) retransmitLog(r, to, s.lastExecuted)
     }
   } else if (behindInView && r.ownViewChange !== undefined) {
     r.send(to, r.ownViewChange.message)

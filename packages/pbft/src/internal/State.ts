@@ -88,6 +88,11 @@ export class ReplicaState {
   transfer: Transfer | undefined = undefined
   future: Array<{ readonly envelope: Protocol.Verified<PbftMessage>; readonly relayed: boolean }> = []
   readonly persistedSeqs = new Set<number>()
+  lastStatusAt = 0
+  /** A peer's status showed it ahead of us: our next status asks it for what we miss. */
+  peerAhead = false
+  /** The last executed sequence number each peer reported in its status. */
+  readonly peerExecuted = new Map<ReplicaId, number>()
   /** Whether `pbft/meta` (with the cluster id) is on disk yet. */
   metaWritten = false
   /** Highest sequence number this replica prepared (any view): the barrier of read-only requests. */

@@ -1,7 +1,7 @@
 /**
  * View-change handlers (OSDI'99 §4.4, liveness rules §4.5.2).
  */
-import { type LogIndex, type Protocol, type ViewNumber } from "@synod/core"
+import { type LogIndex, type Protocol, replicaPeer, type ViewNumber } from "@synod/core"
 import { Either } from "effect"
 import { NULL_DIGEST } from "../Digest.js"
 import type { PreparedCertificate } from "../Log.js"
@@ -141,10 +141,13 @@ const installNewView = (r: ReplicaState, plan: NewViewPlan, pps: ReadonlyArray<S
   }
   r.vcDeadline = undefined
   r.event({ _tag: "ViewChanged", view: r.view, leader: r.primary(), cause })
+  // requests still waiting to execute go to the new primary (it re-proposes those that O does not hold)
+  const known = [...r.waiting.values()].sort((a, b) => a.since - b.since)
   if (r.isPrimary()) {
-    const known = [...r.waiting.values()].sort((a, b) => a.since - b.since)
     for (const k of known) enqueue(r, k, r.self)
     propose(r)
+  } else if (known.length > 0) {
+    relay(r, [replicaPeer(r.primary())], known.map((k) => k.verified.frame))
   }
   updateTimer(r, false)
   fetchMissingBatches(r)
