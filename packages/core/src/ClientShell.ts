@@ -8,7 +8,14 @@
  *   after a batch  -> send the driver's `send`, resolve its completions
  *
  * Every submission ends in exactly one outcome (the driver's contract), so a
- * waiting caller is never forgotten. Limits: mailbox `mailboxCapacity`
+ * waiting caller is never forgotten.
+ *
+ * Observability: each `submit` runs in a span `synod.client.request` (kind
+ * client; attributes synod.protocol, synod.client, synod.read_only, and
+ * synod.seq / synod.outcome once known), and its wall time from the call to
+ * the completion goes into `synod_client_latency_seconds{outcome}`. Logs carry
+ * the annotations `client` and `protocol`; every dropped frame is logged at
+ * Debug with its reason. Limits: mailbox `mailboxCapacity`
  * (default 1024); in-flight requests are bounded by the driver, and a
  * submission beyond its limit fails at once with `ClientOverloaded`.
  *
@@ -16,7 +23,7 @@
  * form (`Codec.makeCodec` on the state machine's `command` / `result` Schemas);
  * replicas decode commands and encode results the same way.
  */
-import { Deferred, type Duration, Effect, Either, type Exit, PubSub, Schema, type Scope, Stream } from "effect"
+import { Clock as EffectClock, Deferred, type Duration, Effect, Either, type Exit, PubSub, Schema, type Scope, Stream } from "effect"
 import * as Actor from "./Actor.js"
 import type { ClientDriver, ClientOutcome, SubmitOptions } from "./Client.js"
 import * as Clock from "./Clock.js"
@@ -27,7 +34,7 @@ import { ReplicaId } from "./Ids.js"
 import { KeyRingService, SignerService } from "./Keys.js"
 import * as Metrics from "./Metrics.js"
 import type { ProtocolEvent } from "./Protocol.js"
-import { reject } from "./Rejection.js"
+import { type Rejection, reject } from "./Rejection.js"
 import { openIncoming, sendOutbound, type ShellInput } from "./Replica.js"
 import type { StateMachine, StateMachineInstance } from "./StateMachine.js"
 import { Transport } from "./Transport.js"
@@ -93,13 +100,26 @@ export interface ClientHandle {
   readonly await: Effect.Effect<Exit.Exit<void>>
 }
 
+/** What the actor answers a submission with. */
+interface Submitted {
+  readonly seq: number
+  readonly outcome: ClientOutcome
+}
+
+interface Pending {
+  readonly reply: Deferred.Deferred<Submitted, ClientOverloaded>
+  /** Wall-clock nanoseconds when `submit` was called. */
+  readonly submittedAt: bigint
+}
+
 type ClientInput =
   | ShellInput
   | {
     readonly _tag: "Submit"
     readonly command: Uint8Array
     readonly options: SubmitOptions
-    readonly reply: Deferred.Deferred<ClientOutcome, ClientOverloaded>
+    readonly submittedAt: bigint
+    readonly reply: Deferred.Deferred<Submitted, ClientOverloaded>
   }
   | { readonly _tag: "InFlight"; readonly reply: Deferred.Deferred<number> }
 
@@ -117,7 +137,15 @@ export const make = <M>(
     const events = yield* PubSub.sliding<ProtocolEvent>(config.eventBufferSize ?? DEFAULT_EVENT_BUFFER)
     // at most the driver's in-flight limit entries: one per submitted, not yet completed seq.
     // A caller that stops waiting leaves its entry until the driver completes that seq.
-    const pending = new Map<number, Deferred.Deferred<ClientOutcome, ClientOverloaded>>()
+    const pending = new Map<number, Pending>()
+
+    const dropped = (from: PeerId, rejection: Rejection) =>
+      Effect.zipRight(
+        PubSub.publish(events, { _tag: "Rejected", from, rejection }),
+        Effect.logDebug("dropped message").pipe(
+          Effect.annotateLogs({ from, reason: rejection.reason, detail: rejection.detail })
+        )
+      )
 
     const receive = (input: ClientInput): Effect.Effect<void> => {
       switch (input._tag) {
@@ -126,7 +154,7 @@ export const make = <M>(
         case "Frame":
           return Effect.flatMap(openIncoming(config.envelope, keys, input.incoming, checkSender), (opened) =>
             Either.isLeft(opened)
-              ? PubSub.publish(events, { _tag: "Rejected", from: input.incoming.from, rejection: opened.left })
+              ? dropped(input.incoming.from, opened.left)
               : Effect.sync(() => driver.step({ _tag: "Receive", envelope: opened.right })))
         case "Submit": {
           const seq = driver.submit(input.command, input.options)
@@ -136,7 +164,7 @@ export const make = <M>(
               new ClientOverloaded({ reason: "in-flight-limit", detail: `${driver.inFlight()} requests in flight` })
             )
           }
-          return Effect.sync(() => void pending.set(seq, input.reply))
+          return Effect.sync(() => void pending.set(seq, { reply: input.reply, submittedAt: input.submittedAt }))
         }
         case "InFlight":
           return Deferred.succeed(input.reply, driver.inFlight())
@@ -151,25 +179,33 @@ export const make = <M>(
         if (ready.events.length > 0) {
           yield* PubSub.publishAll(events, ready.events)
           yield* Metrics.recordEvents(protocol, ready.events)
+          for (const e of ready.events) if (e._tag === "Rejected") yield* dropped(e.from, e.rejection)
         }
         driver.advance()
       }
-      for (const completion of driver.takeCompletions()) {
-        yield* Metrics.recordClientCompletion(protocol, completion.outcome._tag)
-        const reply = pending.get(completion.seq)
-        if (reply === undefined) continue
+      const completions = driver.takeCompletions()
+      if (completions.length === 0) return
+      const now = yield* EffectClock.currentTimeNanos
+      for (const completion of completions) {
+        const outcome = completion.outcome._tag
+        yield* Metrics.recordClientCompletion(protocol, outcome)
+        const waiting = pending.get(completion.seq)
+        if (waiting === undefined) continue
         pending.delete(completion.seq)
-        yield* Deferred.succeed(reply, completion.outcome)
+        yield* Metrics.recordClientLatency(protocol, outcome, Number(now - waiting.submittedAt) / 1e9)
+        yield* Deferred.succeed(waiting.reply, { seq: completion.seq, outcome: completion.outcome })
       }
     })
 
+    // the actor and the network pump log with these annotations
+    const annotated = Effect.annotateLogs({ client: driver.clientId, protocol })
     const actor = yield* Actor.make<ClientInput>({
       name,
       capacity: config.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY,
       receive,
       onDrained,
       supervisor: config.supervisor
-    })
+    }).pipe(annotated)
 
     yield* Stream.runForEach(
       transport.incoming.pipe(Stream.interruptWhen(actor.await)),
@@ -177,13 +213,10 @@ export const make = <M>(
         actor.tell({ _tag: "Frame", incoming }).pipe(
           Effect.catchTag("MailboxFull", () => {
             const rejection = reject("overloaded", `mailbox of ${name} is full`)
-            return Effect.zipRight(
-              Metrics.recordRejection(protocol, rejection),
-              PubSub.publish(events, { _tag: "Rejected", from: incoming.from, rejection })
-            )
+            return Effect.zipRight(Metrics.recordRejection(protocol, rejection), dropped(incoming.from, rejection))
           })
         )
-    ).pipe(Effect.ignore, Effect.forkScoped)
+    ).pipe(Effect.ignore, Effect.forkScoped, annotated)
     yield* Clock.drive(
       Clock.make(config.tickInterval ?? Clock.DEFAULT_TICK_INTERVAL),
       actor.tell(Clock.Tick).pipe(Effect.catchTag("MailboxFull", () => Effect.void))
@@ -198,8 +231,18 @@ export const make = <M>(
       clientId: driver.clientId,
       peer: signer.peer,
       submit: (command, options = {}) =>
-        actor.ask<ClientOutcome, ClientOverloaded>((reply) => ({ _tag: "Submit", command, options, reply })).pipe(
-          Effect.mapError((e) => (e._tag === "ClientOverloaded" ? e : closed(e)))
+        EffectClock.currentTimeNanos.pipe(
+          Effect.flatMap((submittedAt) =>
+            actor.ask<Submitted, ClientOverloaded>((reply) => ({ _tag: "Submit", command, options, submittedAt, reply }))
+          ),
+          Effect.tap(({ outcome, seq }) => Effect.annotateCurrentSpan({ "synod.seq": seq, "synod.outcome": outcome._tag })),
+          Effect.map(({ outcome }) => outcome),
+          Effect.mapError((e) => (e._tag === "ClientOverloaded" ? e : closed(e))),
+          Effect.withSpan("synod.client.request", {
+            kind: "client",
+            captureStackTrace: false,
+            attributes: { "synod.protocol": protocol, "synod.client": driver.clientId, "synod.read_only": options.readOnly ?? false }
+          })
         ),
       inFlight: actor.ask<number>((reply) => ({ _tag: "InFlight", reply })).pipe(
         Effect.mapError((e) => new ClientClosed({ detail: `client ${name}: ${e._tag}` }))

@@ -12,6 +12,7 @@
  */
 import type { PeerId, ReplicaId } from "./Ids.js"
 import type { Rejection } from "./Rejection.js"
+import type { ReplicaStatus } from "./Status.js"
 
 /**
  * A message whose envelope was decoded and whose signature was verified against
@@ -44,6 +45,21 @@ export interface StorageWrite {
 }
 
 /**
+ * The phases of a client request at one replica, in order. A protocol reports
+ * the ones it has (PBFT: pre-prepared is `proposed`); a phase may be skipped
+ * (a backup never `received` a request that reached it inside a pre-prepare).
+ *
+ *   received   the request reached the core and passed its guards
+ *   proposed   ordered at an index (Paxos accept sent, PBFT pre-prepare)
+ *   prepared   a quorum agreed on the order (Paxos: not reported; PBFT: prepared certificate)
+ *   committed  decided (Paxos chosen, PBFT committed-local)
+ *   executed   applied to the state machine
+ *   replied    the reply to the client was handed to the shell
+ */
+export const REQUEST_PHASES = ["received", "proposed", "prepared", "committed", "executed", "replied"] as const
+export type RequestPhase = typeof REQUEST_PHASES[number]
+
+/**
  * What happened inside a core, for checkers, metrics and logs. Protocol packages
  * may add their own `Custom` payloads; the tags below are the ones the
  * simulator's checkers and the metrics rely on.
@@ -68,6 +84,20 @@ export type ProtocolEvent =
   | { readonly _tag: "StateTransferred"; readonly index: number; readonly stateDigest: string }
   | { readonly _tag: "Rejected"; readonly from: PeerId; readonly rejection: Rejection }
   | { readonly _tag: "Evidence"; readonly against: PeerId; readonly kind: string; readonly frames: ReadonlyArray<Uint8Array> }
+  /**
+   * A client request reached `phase` at this replica (`index`: its log position once known).
+   * The shell turns these into one trace span per request and the commit-latency histogram
+   * (see `Tracing`). Emit each phase at most once per request and replica, in the order above;
+   * a retransmitted request that is answered from the session table may report `received`
+   * and `replied` again.
+   */
+  | {
+    readonly _tag: "RequestPhase"
+    readonly clientId: string
+    readonly seq: number
+    readonly phase: RequestPhase
+    readonly index?: number
+  }
   | { readonly _tag: "Custom"; readonly name: string; readonly data: unknown }
 
 export interface Ready<M> {
@@ -106,6 +136,13 @@ export interface Driver<M> {
    * invariant checker calls it on correct replicas.
    */
   invariants?(): ReadonlyArray<string>
+  /**
+   * What the replica reports to operators (role, view or ballot, commit and
+   * applied index, peers and their lag); see `Status`. Protocols fill it;
+   * the shell calls it after every completed batch, so it must be cheap
+   * (O(peers)) and must not change the core's state.
+   */
+  status?(): ReplicaStatus
 }
 
 /** Readys accumulate; the core appends here and `take` swaps the buffers. */
@@ -145,14 +182,18 @@ export interface Core<M> {
   stateDigest(): string
   /** Passed through as `Driver.invariants` (typically the state machine instance's). */
   invariants?(): ReadonlyArray<string>
+  /** Passed through as `Driver.status`. */
+  status?(): ReplicaStatus
 }
 
 export const driverOf = <M>(core: Core<M>): Driver<M> => {
   const out = new ReadyBuffer<M>()
   let pending: Ready<M> | undefined
   const invariants = core.invariants === undefined ? {} : { invariants: () => core.invariants!() }
+  const status = core.status === undefined ? {} : { status: () => core.status!() }
   return {
     ...invariants,
+    ...status,
     step: (input) => core.step(input, out),
     hasReady: () => pending !== undefined || !out.isEmpty(),
     ready: () => {

@@ -10,10 +10,21 @@
  *          Storage.write(persist)             one batch: the group commit
  *          send `send`
  *          send `sendAfterPersist`            only after the write completed
- *          publish events (PubSub + metrics)
+ *          publish events (PubSub + metrics, logs, request spans)
  *          advance()
+ *     -> snapshot driver.status() (gauges, `replicaStatus`)
  *
  * Every `Outbound` is sealed once and the same frame sent to each of its `to`.
+ *
+ * Observability (names in `Metrics`, spans in `Tracing`, status in `Status`):
+ * - metrics for every message sent, received and rejected, every event, and
+ *   the driver's status after each batch (view, commit and applied index,
+ *   lag per peer, ...);
+ * - one span per client request from the core's `RequestPhase` events;
+ * - logs annotated with `replica`, `protocol` and `view`: every dropped input
+ *   at Debug with its reason, view changes at Info, evidence at Warning;
+ * - `replicaStatus`, the driver's `status()` after the last batch, for
+ *   `Observability.serve`'s `GET /status`.
  *
  * Failures:
  * - A storage failure is fatal: the replica dies with `PersistFailed` as the
@@ -34,7 +45,8 @@
  * Limits: mailbox `mailboxCapacity` (default 4096) frames and ticks; at most
  * `maxBatch` (default 256) inputs per Ready; each event subscriber keeps the
  * latest `eventBufferSize` (default 1024) events (sliding), so a slow observer
- * never blocks the replica; at most `MAX_READY_ROUNDS` Readys per batch.
+ * never blocks the replica; at most `MAX_READY_ROUNDS` Readys per batch; at
+ * most `maxOpenSpans` (default `Tracing.DEFAULT_MAX_OPEN_SPANS`) open request spans.
  */
 import { Data, type Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Scope, Stream, SubscriptionRef } from "effect"
 import * as Actor from "./Actor.js"
@@ -45,7 +57,9 @@ import type { PeerId } from "./Ids.js"
 import { KeyRingService, SignerService } from "./Keys.js"
 import * as Metrics from "./Metrics.js"
 import type { Driver, Outbound, ProtocolEvent, Verified } from "./Protocol.js"
+import { ReplicaObserver } from "./internal/ReplicaObserver.js"
 import { type Rejection, reject } from "./Rejection.js"
+import type * as Status from "./Status.js"
 import { Storage, type StorageError, type StorageService } from "./Storage.js"
 import { type Incoming, Transport, type TransportService } from "./Transport.js"
 
@@ -68,6 +82,8 @@ export interface ReplicaConfig<M> {
   readonly checkTransportSender?: boolean
   /** Told when the replica dies (storage failure, a defect in the driver). */
   readonly supervisor: Actor.Supervisor
+  /** Request spans open at once (see `Tracing`); 0 turns request spans and the commit-latency histogram off. */
+  readonly maxOpenSpans?: number
 }
 
 /** The replica could not make a Ready durable; it stops rather than continue. */
@@ -98,6 +114,13 @@ export interface ReplicaHandle {
    */
   readonly status: Effect.Effect<ReplicaStatus>
   readonly statusChanges: Stream.Stream<ReplicaStatus>
+  /**
+   * The operator's view of the replica after the last completed batch: the
+   * driver's `status()` when it has one, otherwise `Status.fallback` (role
+   * `unknown`, view and commit index from its events). Served by
+   * `Observability.serve` at `GET /status`.
+   */
+  readonly replicaStatus: Effect.Effect<Status.ReplicaStatus>
   readonly appliedIndex: Effect.Effect<number>
   readonly stateDigest: Effect.Effect<string>
   /** Wait until the applied index reaches `index`; fails if the replica stops first. */
@@ -134,23 +157,40 @@ export const openIncoming = <M>(
       : Effect.as(Metrics.recordReceived(ctx.protocol, (opened.right.message as { _tag?: string })._tag ?? "unknown"), opened)
   })
 
-/** Seal each message once and send the frame to every destination; send failures are counted and dropped. */
+/**
+ * Seal each message once and send the frame to every destination; send
+ * failures are counted and dropped. Succeeds with the bytes handed to the
+ * transport (frame size times accepted destinations).
+ */
 export const sendOutbound = <M>(
   ctx: Envelope.EnvelopeContext<M>,
   signer: Signer,
   transport: TransportService,
   outbound: ReadonlyArray<Outbound<M>>
-): Effect.Effect<void> =>
-  Effect.forEach(outbound, (out) =>
-    Effect.suspend(() => {
-      const frame = Envelope.seal(ctx, signer, out.message)
-      const type = (out.message as { _tag?: string })._tag ?? "unknown"
-      return Effect.forEach(out.to, (to) =>
-        transport.send(to, frame).pipe(
-          Effect.zipRight(Metrics.recordSent(ctx.protocol, type)),
-          Effect.catchAll((e) => Metrics.recordSendFailure(ctx.protocol, e.reason))
-        ), { discard: true })
-    }), { discard: true })
+): Effect.Effect<number> =>
+  Effect.suspend(() => {
+    let bytes = 0
+    return Effect.zipRight(
+      Effect.forEach(outbound, (out) =>
+        Effect.suspend(() => {
+          const frame = Envelope.seal(ctx, signer, out.message)
+          const type = (out.message as { _tag?: string })._tag ?? "unknown"
+          const sent = Effect.zipRight(
+            Metrics.recordSent(ctx.protocol, type),
+            Effect.suspend(() => {
+              bytes += frame.byteLength
+              return Metrics.recordBytesSent(ctx.protocol, frame.byteLength)
+            })
+          )
+          return Effect.forEach(out.to, (to) =>
+            transport.send(to, frame).pipe(
+              Effect.zipRight(sent),
+              Effect.catchAll((e) => Metrics.recordSendFailure(ctx.protocol, e.reason))
+            ), { discard: true })
+        }), { discard: true }),
+      Effect.sync(() => bytes)
+    )
+  })
 
 // ---------------------------------------------------------------------------
 
@@ -162,9 +202,15 @@ interface Ports {
 }
 
 /** Carry out every Ready the driver has, in the order of the module comment. */
-const drainReady = <M>(driver: Driver<M>, config: ReplicaConfig<M>, name: string, ports: Ports, events: PubSub.PubSub<ProtocolEvent>) =>
+const drainReady = <M>(
+  driver: Driver<M>,
+  config: ReplicaConfig<M>,
+  name: string,
+  ports: Ports,
+  events: PubSub.PubSub<ProtocolEvent>,
+  observer: ReplicaObserver<M>
+) =>
   Effect.gen(function*() {
-    const protocol = config.envelope.protocol
     for (let round = 0; driver.hasReady(); round++) {
       if (round >= MAX_READY_ROUNDS) return yield* Effect.dieMessage(`replica ${name}: driver still has a Ready after ${round} rounds`)
       const ready = driver.ready()
@@ -174,11 +220,11 @@ const drainReady = <M>(driver: Driver<M>, config: ReplicaConfig<M>, name: string
         )
         yield* Metrics.recordPersistBatch(ready.persist.length)
       }
-      yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.send)
-      yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.sendAfterPersist)
+      observer.sent(yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.send))
+      observer.sent(yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.sendAfterPersist))
       if (ready.events.length > 0) {
         yield* PubSub.publishAll(events, ready.events)
-        yield* Metrics.recordEvents(protocol, ready.events)
+        yield* observer.events(ready.events)
       }
       driver.advance()
     }
@@ -209,8 +255,16 @@ export const run = <M>(
     const statusOf = (): ReplicaStatus => ({ appliedIndex: driver.appliedIndex(), stateDigest: driver.stateDigest() })
     const status = yield* SubscriptionRef.make(statusOf())
 
+    const observer = new ReplicaObserver(driver, {
+      protocol,
+      replica: name,
+      ...(config.maxOpenSpans !== undefined ? { maxOpenSpans: config.maxOpenSpans } : {})
+    })
+    // added before the actor, so it runs after the actor has stopped (finalizers run in reverse)
+    yield* Scope.addFinalizer(scope, observer.tracker.abandonAll)
+
     const rejectInput = (from: PeerId, rejection: Rejection) =>
-      PubSub.publish(events, { _tag: "Rejected", from, rejection })
+      Effect.zipRight(PubSub.publish(events, { _tag: "Rejected", from, rejection }), observer.dropped(from, rejection))
 
     const receive = (input: ShellInput): Effect.Effect<void> =>
       input._tag === "Tick"
@@ -221,11 +275,14 @@ export const run = <M>(
             : Effect.sync(() => driver.step({ _tag: "Receive", envelope: opened.right })))
 
     const onDrained = Effect.gen(function*() {
-      yield* drainReady(driver, config, name, ports, events)
+      yield* drainReady(driver, config, name, ports, events, observer)
+      yield* observer.afterBatch
       // the digest is only recomputed when the applied index moved (it can be costly)
       const current = yield* SubscriptionRef.get(status)
       if (driver.appliedIndex() !== current.appliedIndex) yield* SubscriptionRef.set(status, statusOf())
     })
+    // every fiber forked below logs with these annotations (the actor adds `view` as it changes)
+    const annotated = Effect.annotateLogs({ replica: name, protocol, view: observer.currentView })
 
     const actor = yield* Actor.make<ShellInput>({
       name,
@@ -234,7 +291,7 @@ export const run = <M>(
       receive,
       onDrained,
       supervisor: config.supervisor
-    }).pipe(Scope.extend(scope))
+    }).pipe(annotated, Scope.extend(scope))
     const stopped = actor.await
 
     // network input: a full mailbox is an overload rejection; the pump ends with the actor
@@ -247,7 +304,7 @@ export const run = <M>(
             return Effect.zipRight(Metrics.recordRejection(protocol, rejection), rejectInput(incoming.from, rejection))
           })
         )
-    ).pipe(Effect.ignore, Effect.forkIn(scope))
+    ).pipe(Effect.ignore, Effect.forkIn(scope), annotated)
 
     // logical time: a tick refused by a full mailbox is dropped (the replica is busy, not idle)
     yield* Clock.drive(
@@ -261,6 +318,7 @@ export const run = <M>(
       events: Stream.fromPubSub(events).pipe(Stream.interruptWhen(stopped)),
       status: SubscriptionRef.get(status),
       statusChanges: status.changes,
+      replicaStatus: observer.status,
       appliedIndex: Effect.map(SubscriptionRef.get(status), (s) => s.appliedIndex),
       stateDigest: Effect.map(SubscriptionRef.get(status), (s) => s.stateDigest),
       awaitApplied: (index) =>
