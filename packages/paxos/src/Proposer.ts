@@ -122,7 +122,8 @@ export const propose = (s: State): void => {
   while (s.nextSlot <= s.applied + s.config.pipelineWindow) {
     const slot = s.nextSlot
     const membership = s.configuration.at(slot)
-    if (!membership.members.includes(s.me)) return stepDown(s, "removed")
+    // a leader removed by a reconfiguration leads up to the last slot of its membership, then hands over
+    if (!membership.members.includes(s.me)) return
     if (!covered(s, membership.members, slot)) {
       // a membership we have no phase-1 quorum of yet: same ballot, its new members
       sendPrepares(s, membership.members.filter((r) => !p1.asked.has(r)))
@@ -259,7 +260,8 @@ export const onApplied = (s: State): void => {
     for (const item of p.value.items) s.inFlightKeys.delete(requestKey(item.clientId, item.seq))
   }
   // another ballot chose a different value in one of our slots: we are no longer leading
-  if (superseded && s.role === "leader") stepDown(s, "superseded")
+  if (superseded && s.role === "leader") return stepDown(s, "superseded")
+  if (s.role !== "follower" && !s.configuration.at(s.applied + 1).members.includes(s.me)) stepDown(s, "removed")
 }
 
 /** Stop leading or campaigning; every waiting client gets an answer. */

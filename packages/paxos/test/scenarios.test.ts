@@ -233,6 +233,23 @@ describe("Paxos scenarios on the simulator", () => {
     expectClean(sim)
   })
 
+  it("the leader removes itself: it finishes the slots of its membership, hands over, and nothing is lost", () => {
+    const sim = make(23, { config: { pipelineWindow: 4 } }, { replicas: 4 })
+    const l = electLeader(sim)
+    const target = [0, 1, 2, 3].filter((r) => r !== l)
+    for (let c = 0; c < 3; c++) sim.submit(c, put(`k${c}`, "before"))
+    expect(paxos(sim, l).reconfigure(target as never)).toBe(true)
+    for (let c = 0; c < 3; c++) sim.submit(c, put(`k${c}`, "during"))
+    expect(sim.runUntil(() => allCompleted(sim) && leader(sim) !== undefined && leader(sim) !== l, 3000)).toBe(true)
+    expect(sim.events(l).some((e) => e._tag === "Custom" && e.name === "paxos/step-down" && (e.data as { cause: string }).cause === "removed")).toBe(true)
+    expect(outcomes(sim).every((o) => o === "Committed")).toBe(true)
+    sim.crash(l) // no longer needed by anyone
+    for (let c = 0; c < 3; c++) sim.submit(c, put(`k${c}`, "after"))
+    expect(sim.runUntil(() => allCompleted(sim), 3000)).toBe(true)
+    expect(outcomes(sim).every((o) => o === "Committed")).toBe(true)
+    expectClean(sim)
+  })
+
   it("serves linearizable reads from a leader lease without a heartbeat round, within the drift bound", () => {
     const lease: Config.LeaseConfig = { durationTicks: 8, driftTicks: 2 }
     const sim = make(4, { config: { lease, electionTimeoutMinTicks: 12, electionTimeoutMaxTicks: 24 } })

@@ -6,24 +6,55 @@
  * --seeds 500` runs many more.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Simulator } from "@synod/core/testing"
+import { Simulator, type SimProtocol } from "@synod/core/testing"
+import type * as Driver from "../src/Driver.js"
+import type * as M from "../src/Messages.js"
 import { simProtocol, type SimOptions } from "../src/SimProtocol.js"
 
 const allFaults = { drop: 0.02, duplicate: 0.02, reorder: true, partitions: true, crashes: true, clockSkew: true } as const
 
-const runSeeds = (seeds: ReadonlyArray<number>, options: SimOptions, extra: Partial<Simulator.SimulatorOptions<never>> = {}) => {
+/** Memberships a leader switches to, in turn. */
+const memberships = [[0, 1, 2], [1, 2, 3], [0, 1, 2, 3, 4], [2, 3, 4], [0, 2, 4], [0, 1, 3, 4]]
+
+/** Every `every` ticks, a replica that leads proposes the next membership (an operator at work). */
+const reconfiguring = (base: SimProtocol<M.PaxosMessage>, every: number): SimProtocol<M.PaxosMessage> => ({
+  ...base,
+  makeReplica: (params) => {
+    const d = base.makeReplica(params) as Driver.PaxosDriver
+    let ticks = 0
+    return {
+      ...d,
+      step: (input) => {
+        d.step(input)
+        if (input._tag === "Tick" && ++ticks % every === 0 && d.isLeader()) {
+          d.reconfigure(memberships[(ticks / every + params.id) % memberships.length] as never)
+        }
+      }
+    }
+  }
+})
+
+const runSeeds = (
+  seeds: ReadonlyArray<number>,
+  options: SimOptions,
+  extra: Partial<Simulator.SimulatorOptions<never>> = {},
+  wrap: (p: SimProtocol<M.PaxosMessage>) => SimProtocol<M.PaxosMessage> = (p) => p
+) => {
   const failures: Array<string> = []
   let commits = 0
   let crashes = 0
   let partitions = 0
+  let epochs = 0
   for (const seed of seeds) {
-    const r = Simulator.make({ protocol: simProtocol(options), seed, faults: allFaults, ...extra } as never).run()
+    const sim = Simulator.make({ protocol: wrap(simProtocol(options)), seed, faults: allFaults, ...extra } as never) as Simulator.Simulation<M.PaxosMessage>
+    const r = sim.run()
+    epochs = Math.max(epochs, ...Array.from({ length: sim.n }, (_, i) => (sim.replica(i) as Driver.PaxosDriver).membership().epoch))
     commits += r.stats.commits
     crashes += r.stats.crashes
     partitions += r.stats.partitions + r.stats.asymmetricPartitions
     if (!r.ok) failures.push(`seed ${seed}: ${r.violations.map((v) => `${v.checker}: ${v.message}`).join("; ")} ${r.stalled ?? ""}\n  replay: ${r.replay}`)
   }
-  return { failures, commits, crashes, partitions }
+  return { failures, commits, crashes, partitions, epochs }
 }
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i)
@@ -48,6 +79,12 @@ describe("Paxos under the simulator", () => {
   it("leader leases on, with clock skew: still linearizable", () => {
     const r = runSeeds(range(201, 5), { config: { lease: { durationTicks: 8, driftTicks: 2 } } })
     expect(r.failures).toEqual([])
+  })
+
+  it("membership changes at arbitrary moments under every fault: still safe and live", () => {
+    const r = runSeeds(range(301, 5), { config: { pipelineWindow: 4 } }, { replicas: 5 }, (p) => reconfiguring(p, 40))
+    expect(r.failures).toEqual([])
+    expect(r.epochs).toBeGreaterThanOrEqual(2)
   })
 
   it("replays a seed exactly", () => {
