@@ -248,7 +248,9 @@ export const onDecided = (s: State, from: PeerId, m: M.Decided): void => {
     if (m.entries[i]!.slot <= m.entries[i - 1]!.slot) return s.rejected(from, "invalid", "decided entries out of order")
   }
   const before = s.applied
-  for (const e of m.entries) markChosen(s, e.slot, e.value)
+  // values far beyond what we can apply would only fill the log: they are fetched again in turn
+  const horizon = s.applied + s.config.acceptorWindow
+  for (const e of m.entries) if (e.slot <= horizon) markChosen(s, e.slot, e.value)
   continueCatchUp(s, peer, m.chosenThrough, s.applied > before)
 }
 

@@ -94,6 +94,24 @@ describe("a three-replica cluster", () => {
     c.assertConsistent()
   })
 
+  it("answers a retry whose first reply was lost from the session: the original result, no second execution", () => {
+    const c = new Cluster({ client: { attemptTimeoutTicks: 10 } })
+    const leader = c.electLeader()
+    c.cut.add(`replica/${leader}>client/alice`)
+    const s = c.submit("alice", put("n", "1"))
+    c.run(8)
+    expect(c.completion("alice", s)).toBeUndefined()
+    for (let r = 0; r < 3; r++) expect(c.eventsOf(r, "Executed").map((e) => e.seq)).toEqual([s])
+    c.heal()
+    c.runUntil(() => c.completion("alice", s) !== undefined)
+    expect(c.result("alice", s)).toEqual({ _tag: "Stored" }) // the result of the first (and only) execution
+    const next = c.submit("alice", put("n", "2"))
+    c.runUntil(() => c.completion("alice", next) !== undefined)
+    expect(c.result("alice", next)).toEqual({ _tag: "Stored", previous: "1" })
+    c.run(3)
+    for (let r = 0; r < 3; r++) expect(c.eventsOf(r, "Executed").map((e) => e.seq)).toEqual([s, next])
+  })
+
   it("restarts a replica from its disk: promise, log and applied state come back without replaying events", () => {
     const c = new Cluster()
     c.electLeader()
