@@ -10,7 +10,7 @@
  * InstallSnapshot, replies) leave in `sendAfterPersist`: the vote that made
  * it chosen may be this replica's own, written in the same Ready.
  */
-import { type ClientId, Crypto, type PeerId, peerReplica, type ReplicaId } from "@synod/core"
+import { type ClientId, Crypto, type PeerId, peerReplica, type ReplicaId, type StateMachine } from "@synod/core"
 import { Schema } from "effect"
 import * as B from "./Ballot.js"
 import * as Election from "./Election.js"
@@ -19,6 +19,16 @@ import * as M from "./Messages.js"
 import * as Proposer from "./Proposer.js"
 
 export const SNAPSHOT_KEY = "paxos/snapshot"
+
+/**
+ * What a Paxos replica tells the state machine about each command it applies.
+ * `fencingToken` is the highest `Ballot.fencingToken` of the leaders that
+ * proposed the slots applied so far: monotone, and the same on every replica
+ * at the same slot, so a state machine can hand it to external resources.
+ */
+export interface PaxosApplyContext extends StateMachine.ApplyContext {
+  readonly fencingToken: number
+}
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -91,7 +101,8 @@ const execute = (s: State, slot: number, item: M.Command): M.SessionResult => {
   if (decoded._tag === "Left") return { _tag: "Refused", index: slot as never, reason: "invalid-command" }
   let result: Uint8Array
   try {
-    const r = s.sm.apply(decoded.right, { index: slot, clientId: item.clientId, seq: item.seq, fencingToken: s.fencing } as never)
+    const ctx: PaxosApplyContext = { index: slot, clientId: item.clientId, seq: item.seq, fencingToken: s.fencing }
+    const r = s.sm.apply(decoded.right, ctx)
     result = s.resultCodec.encode(r)
   } catch (e) {
     // a state machine that throws is a bug of the application; refuse the same way everywhere

@@ -4,8 +4,9 @@
  * the replica's disk map before its sendAfterPersist leaves.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Envelope } from "@synod/core"
-import { Kv } from "@synod/core/testing"
+import { Envelope, type StateMachine } from "@synod/core"
+import { Kv, KvStateMachine } from "@synod/core/testing"
+import type { PaxosApplyContext } from "../src/Learner.js"
 import { createHash } from "node:crypto"
 import * as B from "../src/Ballot.js"
 import * as M from "../src/Messages.js"
@@ -251,3 +252,35 @@ describe("a three-replica cluster", () => {
 })
 
 const sealAs = (c: Cluster, from: string, message: M.PaxosMessage) => Envelope.seal(c.ctx, c.signers.get(from as never)!, message)
+
+describe("leader fencing", () => {
+  it("hands the state machine a fencing token that never decreases, grows with a new leader, and agrees across replicas", () => {
+    const seen = new Map<number, Array<number>>()
+    let instance = 0
+    // the KV machine, recording the fencing token of every apply per instance
+    const Fenced: StateMachine.StateMachine<Kv.Command, Kv.Result, Kv.Snapshot> = {
+      ...KvStateMachine,
+      make: () => {
+        const inner = KvStateMachine.make()
+        const id = instance++
+        seen.set(id, [])
+        return { ...inner, apply: (c, ctx) => (seen.get(id)!.push((ctx as PaxosApplyContext).fencingToken), inner.apply(c, ctx)) }
+      }
+    }
+    const c = new Cluster({ stateMachine: Fenced })
+    const first = c.electLeader()
+    const a = c.submit("alice", put("x", "1"))
+    c.runUntil(() => c.completion("alice", a) !== undefined)
+    c.crash(first)
+    c.electLeader()
+    const b = c.submit("alice", put("x", "2"))
+    c.runUntil(() => c.completion("alice", b) !== undefined, 500)
+    c.run(5)
+    const live = [0, 1, 2].filter((r) => r !== first)
+    const tokens = live.map((r) => seen.get(r)!)
+    expect(tokens[0]).toEqual(tokens[1])
+    expect(tokens[0]).toHaveLength(2)
+    expect(tokens[0]![1]!).toBeGreaterThan(tokens[0]![0]!)
+    expect(tokens[0]![1]).toBe(c.driver(c.leader()!).fencingToken())
+  })
+})

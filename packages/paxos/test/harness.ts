@@ -15,6 +15,7 @@ import {
   type Protocol,
   type ReplicaId,
   replicaPeer,
+  type StateMachine,
   Storage,
   TrustModel
 } from "@synod/core"
@@ -37,6 +38,8 @@ export interface ClusterOptions {
   readonly clients?: ReadonlyArray<string>
   readonly config?: Partial<PaxosConfig>
   readonly client?: Partial<Client.ClientConfig>
+  /** Default: the KV state machine. */
+  readonly stateMachine?: StateMachine.AnyStateMachine
 }
 
 const KEY_SEED = "paxos-harness"
@@ -92,7 +95,7 @@ export class Cluster {
       id: r as ReplicaId,
       trust: this.trust,
       learners: Array.from({ length: this.n }, (_, i) => i as ReplicaId),
-      stateMachine: KvStateMachine,
+      stateMachine: this.options.stateMachine ?? KvStateMachine,
       disk: new Map(this.disks[r]!),
       seed: 1000 * r + this.incarnation[r]!,
       ...(this.options.config !== undefined ? { config: this.options.config } : {})
