@@ -22,7 +22,8 @@ export type { Figure, Suite } from "./harness.js"
 /** One line per suite; imported lazily so a suite's dependencies load only when it runs. */
 const registry: Record<string, () => Promise<Suite>> = {
   core: () => import("./core.js"),
-  storage: () => import("./storage.js")
+  storage: () => import("./storage.js"),
+  ws: () => import("./ws.js")
 }
 
 interface SuiteResult {
