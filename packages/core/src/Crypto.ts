@@ -14,6 +14,12 @@ export interface Signer {
   /** The principal whose key this is; written into every envelope it seals. */
   readonly peer: PeerId
   sign(bytes: Uint8Array): Uint8Array
+  /**
+   * Length of every signature `sign` returns, when it is fixed. Optional: with
+   * it `Envelope.seal` builds a frame in one allocation (a signature of another
+   * length is still handled correctly, just without that saving).
+   */
+  readonly signatureBytes?: number
 }
 
 export interface KeyRing {
@@ -32,7 +38,8 @@ export const ED25519_KEY_BYTES = 32
 /** Ed25519 signer over a private KeyObject. */
 export const ed25519Signer = (peer: PeerId, privateKey: crypto.KeyObject): Signer => ({
   peer,
-  sign: (bytes) => new Uint8Array(crypto.sign(null, bytes, privateKey))
+  sign: (bytes) => new Uint8Array(crypto.sign(null, bytes, privateKey)),
+  signatureBytes: ED25519_SIGNATURE_BYTES
 })
 
 /** Ed25519 key ring over public KeyObjects. */
@@ -98,6 +105,22 @@ export const privateKeyFromRaw = (seed: Uint8Array): crypto.KeyObject => {
 }
 
 /**
+ * One-shot SHA-256 (`crypto.hash`, Node >= 20.12): no Hash object per call,
+ * which is most of the cost of hashing a few hundred bytes. Older Nodes take
+ * `createHash`; the digests are the same.
+ */
+type OneShotHash = (algorithm: "sha256", data: string | Uint8Array, outputEncoding: "hex" | "latin1") => string
+const oneShot: OneShotHash | undefined = typeof (crypto as { readonly hash?: unknown }).hash === "function"
+  ? (crypto as unknown as { readonly hash: OneShotHash }).hash
+  : undefined
+
+const SIM_SIGNATURE_BYTES = 16
+const SIM_SECRET_BYTES = 32
+/** Inputs up to this size are hashed from one reused buffer (secret || bytes); larger ones stream. */
+const SCRATCH_LIMIT = 64 * 1024
+let scratch = new Uint8Array(4096)
+
+/**
  * The simulator's scheme: signature = first 16 bytes of SHA-256(secret || bytes),
  * with a per-peer secret derived from a seed. Correct replicas' secrets are never
  * handed to adversary strategies, so forged frames fail like real forgeries.
@@ -105,12 +128,29 @@ export const privateKeyFromRaw = (seed: Uint8Array): crypto.KeyObject => {
 export const simulatedSecret = (seed: string, peer: PeerId): Uint8Array =>
   new Uint8Array(crypto.createHash("sha256").update(`synod-sim-key|${seed}|${peer}`).digest())
 
-const simSign = (secret: Uint8Array, bytes: Uint8Array): Uint8Array =>
-  new Uint8Array(crypto.createHash("sha256").update(secret).update(bytes).digest().subarray(0, 16))
+/**
+ * SHA-256(secret || bytes) as a latin1 string (one char per byte): a short
+ * string is far cheaper for Node to hand back than a Buffer.
+ */
+const simDigest = (secret: Uint8Array, bytes: Uint8Array): string => {
+  const n = SIM_SECRET_BYTES + bytes.byteLength
+  if (oneShot === undefined || n > SCRATCH_LIMIT) return crypto.createHash("sha256").update(secret).update(bytes).digest("binary")
+  if (scratch.byteLength < n) scratch = new Uint8Array(Math.min(SCRATCH_LIMIT, 2 ** Math.ceil(Math.log2(n))))
+  scratch.set(secret, 0)
+  scratch.set(bytes, SIM_SECRET_BYTES)
+  return oneShot("sha256", scratch.subarray(0, n), "latin1")
+}
+
+const simSign = (secret: Uint8Array, bytes: Uint8Array): Uint8Array => {
+  const d = simDigest(secret, bytes)
+  const signature = new Uint8Array(SIM_SIGNATURE_BYTES)
+  for (let i = 0; i < SIM_SIGNATURE_BYTES; i++) signature[i] = d.charCodeAt(i)
+  return signature
+}
 
 export const simulatedSigner = (seed: string, peer: PeerId): Signer => {
   const secret = simulatedSecret(seed, peer)
-  return { peer, sign: (bytes) => simSign(secret, bytes) }
+  return { peer, sign: (bytes) => simSign(secret, bytes), signatureBytes: SIM_SIGNATURE_BYTES }
 }
 
 export const simulatedKeyRing = (seed: string, peers: ReadonlyArray<PeerId>): KeyRing => {
@@ -119,8 +159,12 @@ export const simulatedKeyRing = (seed: string, peers: ReadonlyArray<PeerId>): Ke
     has: (peer) => secrets.has(peer),
     verify: (peer, bytes, signature) => {
       const secret = secrets.get(peer)
-      if (secret === undefined || signature.byteLength !== 16) return false
-      return crypto.timingSafeEqual(simSign(secret, bytes), signature)
+      if (secret === undefined || signature.byteLength !== SIM_SIGNATURE_BYTES) return false
+      const expected = simDigest(secret, bytes)
+      // every byte is compared (no early exit), as timingSafeEqual would
+      let diff = 0
+      for (let i = 0; i < SIM_SIGNATURE_BYTES; i++) diff |= expected.charCodeAt(i) ^ signature[i]!
+      return diff === 0
     },
     peers: () => [...secrets.keys()]
   }
@@ -128,6 +172,7 @@ export const simulatedKeyRing = (seed: string, peers: ReadonlyArray<PeerId>): Ke
 
 /** Lower-case hex SHA-256 of bytes: the digest used for requests, batches and state. */
 export const sha256Hex = (...parts: ReadonlyArray<Uint8Array | string>): string => {
+  if (parts.length === 1 && oneShot !== undefined) return oneShot("sha256", parts[0]!, "hex")
   const h = crypto.createHash("sha256")
   for (const p of parts) h.update(p)
   return h.digest("hex")

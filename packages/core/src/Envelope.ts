@@ -73,8 +73,31 @@ export const sealPayload = <M>(
   payload: Uint8Array,
   sender: string = signer.peer
 ): Uint8Array => {
-  const signed = headerBytes(ctx.clusterId, ctx.protocol, type, sender, payload)
-  const signature = signer.sign(signed)
+  const prefix = headerPrefix(ctx.clusterId, ctx.protocol, type, sender)
+  const signedLength = prefix.byteLength + 4 + payload.byteLength
+  const expected = signer.signatureBytes
+  if (expected !== undefined && expected >= 0 && expected <= MAX_SIGNATURE_BYTES) {
+    // the signature's length is known: build the frame in place and sign its signed part
+    const frame = new Uint8Array(signedLength + 1 + expected)
+    writeSigned(frame, prefix, payload)
+    const signed = frame.subarray(0, signedLength)
+    const signature = signer.sign(signed)
+    if (signature.byteLength === expected) {
+      frame[signedLength] = expected
+      frame.set(signature, signedLength + 1)
+      return frame
+    }
+    return assemble(signed, signature)
+  }
+  const signed = new Uint8Array(signedLength)
+  writeSigned(signed, prefix, payload)
+  return assemble(signed, signer.sign(signed))
+}
+
+const MAX_FIELD_BYTES = 0xffff
+const MAX_SIGNATURE_BYTES = 0xff
+
+const assemble = (signed: Uint8Array, signature: Uint8Array): Uint8Array => {
   if (signature.byteLength > MAX_SIGNATURE_BYTES) {
     throw new RangeError(`signature of ${signature.byteLength} bytes exceeds ${MAX_SIGNATURE_BYTES}`)
   }
@@ -85,48 +108,65 @@ export const sealPayload = <M>(
   return frame
 }
 
-const MAX_FIELD_BYTES = 0xffff
-const MAX_SIGNATURE_BYTES = 0xff
-
-/**
- * Encoded header fields, cached: a replica seals thousands of frames a second
- * with the same cluster, protocol, sender and a handful of types. Bounded; the
- * cache is dropped whole when full (only ever a cost, never a result change).
- */
-const FIELD_CACHE_LIMIT = 4096
-const fieldCache = new Map<string, Uint8Array>()
-const encodeField = (s: string): Uint8Array => {
-  let f = fieldCache.get(s)
-  if (f === undefined) {
-    f = enc.encode(s)
-    if (f.byteLength > MAX_FIELD_BYTES) throw new RangeError(`envelope header field of ${f.byteLength} bytes exceeds ${MAX_FIELD_BYTES}`)
-    if (fieldCache.size >= FIELD_CACHE_LIMIT) fieldCache.clear()
-    fieldCache.set(s, f)
-  }
-  return f
-}
-
-const headerBytes = (clusterId: string, protocol: string, type: string, sender: string, payload: Uint8Array) => {
-  const f0 = encodeField(clusterId)
-  const f1 = encodeField(protocol)
-  const f2 = encodeField(type)
-  const f3 = encodeField(sender)
-  const size = MAGIC.byteLength + 8 + f0.byteLength + f1.byteLength + f2.byteLength + f3.byteLength + 4 + payload.byteLength
-  const out = new Uint8Array(size)
-  out.set(MAGIC, 0)
-  let at = MAGIC.byteLength
-  for (const f of [f0, f1, f2, f3]) {
-    out[at] = f.byteLength >>> 8
-    out[at + 1] = f.byteLength & 0xff
-    out.set(f, at + 2)
-    at += 2 + f.byteLength
-  }
+/** Header prefix, then the u32 payload length and the payload, from offset 0 of `out`. */
+const writeSigned = (out: Uint8Array, prefix: Uint8Array, payload: Uint8Array): void => {
+  out.set(prefix, 0)
+  const at = prefix.byteLength
   const n = payload.byteLength
   out[at] = n >>> 24
   out[at + 1] = (n >>> 16) & 0xff
   out[at + 2] = (n >>> 8) & 0xff
   out[at + 3] = n & 0xff
   out.set(payload, at + 4)
+}
+
+/**
+ * Encoded header prefixes (magic and the four length-prefixed strings), cached:
+ * a replica seals thousands of frames a second with the same cluster, protocol,
+ * sender and a handful of types. Bounded; the cache is dropped whole when full
+ * (only ever a cost, never a result change).
+ */
+const PREFIX_CACHE_LIMIT = 4096
+/** clusterId -> protocol -> sender -> type -> prefix: lookups without building a key string. */
+const prefixCache = new Map<string, Map<string, Map<string, Map<string, Uint8Array>>>>()
+let prefixCount = 0
+
+const child = <V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> => {
+  let c = m.get(k)
+  if (c === undefined) m.set(k, (c = new Map()))
+  return c
+}
+
+const headerPrefix = (clusterId: string, protocol: string, type: string, sender: string): Uint8Array => {
+  const bySender = child(child(child(prefixCache, clusterId), protocol), sender)
+  let prefix = bySender.get(type)
+  if (prefix === undefined) {
+    prefix = encodePrefix([clusterId, protocol, type, sender])
+    if (prefixCount >= PREFIX_CACHE_LIMIT) {
+      prefixCache.clear()
+      prefixCount = 0
+    }
+    child(child(child(prefixCache, clusterId), protocol), sender).set(type, prefix)
+    prefixCount++
+  }
+  return prefix
+}
+
+const encodePrefix = (fields: ReadonlyArray<string>): Uint8Array => {
+  const encoded = fields.map((s) => {
+    const f = enc.encode(s)
+    if (f.byteLength > MAX_FIELD_BYTES) throw new RangeError(`envelope header field of ${f.byteLength} bytes exceeds ${MAX_FIELD_BYTES}`)
+    return f
+  })
+  const out = new Uint8Array(encoded.reduce((n, f) => n + 2 + f.byteLength, MAGIC.byteLength))
+  out.set(MAGIC, 0)
+  let at = MAGIC.byteLength
+  for (const f of encoded) {
+    out[at] = f.byteLength >>> 8
+    out[at + 1] = f.byteLength & 0xff
+    out.set(f, at + 2)
+    at += 2 + f.byteLength
+  }
   return out
 }
 
