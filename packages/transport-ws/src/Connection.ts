@@ -99,7 +99,7 @@ export class Connection {
     ws.on("pong", () => this.alive())
     ws.on("ping", () => this.alive())
     ws.on("error", (err) => this.guard(() => this.onError(err)))
-    ws.on("close", () => this.guard(() => this.onClose()))
+    ws.on("close", (code, reason) => this.guard(() => this.onClose(code, reason)))
     if (ws.readyState === ws.OPEN) this.start()
     else ws.on("open", () => this.guard(() => this.start()))
   }
@@ -161,15 +161,21 @@ export class Connection {
     if (this.ws.readyState === this.ws.OPEN) this.ws.ping()
   }
 
-  /** Close from this side, telling the peer why (1008 for its faults, 1001 when going away). */
+  /**
+   * Close from this side, telling the peer why: code 1008 for its faults, 1001
+   * when going away, 1011 for our bug; the close text is the reason (and, for a
+   * refused handshake, its failure reason: PeerIds are not secret, and an
+   * operator on the other side learns why it was refused).
+   */
   close(reason: CloseReason, detail: string): void {
     if (this.closing || this.state === "closed") return
     this.closing = true
     this.events.closing(this, reason, detail)
     const code = reason === "shutdown" || reason === "replaced" ? 1001 : reason === "bug" ? 1011 : 1008
+    const text = reason === "handshake-failed" ? `${reason}: ${detail}` : reason
     try {
       if (this.ws.readyState === this.ws.CONNECTING) this.ws.terminate()
-      else this.ws.close(code, reason)
+      else this.ws.close(code, text.slice(0, 120))
     } catch {
       this.ws.terminate()
     }
@@ -275,10 +281,11 @@ export class Connection {
     }
   }
 
-  private onClose(): void {
+  private onClose(code: number, reason: Buffer): void {
     if (this.state === "closed") return
     if (this.state === "handshaking" && this.opened && !this.closing) {
-      this.events.handshakeFailed(this, new HandshakeFailure({ reason: "closed", detail: "socket closed during the handshake" }))
+      const why = reason.byteLength > 0 ? ` (${code} ${reason.toString("utf8").slice(0, 120)})` : ` (${code})`
+      this.events.handshakeFailed(this, new HandshakeFailure({ reason: "closed", detail: `socket closed during the handshake${why}` }))
     }
     this.state = "closed"
     this.paused = false

@@ -40,7 +40,7 @@ describe("handshake attacks on a live listener", () => {
       const raw = yield* rawConnect(url)
       const step = yield* rawHandshake(raw, Keys.signerOf(mallory), self).pipe(Effect.either)
       expect(step._tag).toBe("Left") // no answer: the listener never signs for a stranger
-      expect(yield* closeOf(raw)).toEqual({ code: 1008, reason: "handshake-failed" })
+      expect(yield* closeOf(raw)).toEqual({ code: 1008, reason: "handshake-failed: unknown-peer" })
       expect(yield* handshakeFailures("unknown-peer")).toBe(before + 1)
       yield* stillServes(url, got)
     }))
@@ -52,7 +52,7 @@ describe("handshake attacks on a live listener", () => {
       const raw = yield* rawConnect(url)
       const impostor: Crypto.Signer = { peer: r(2).peer, sign: Keys.signerOf(mallory).sign }
       yield* rawHandshake(raw, impostor, self)
-      expect((yield* closeOf(raw)).code).toBe(1008)
+      expect(yield* closeOf(raw)).toEqual({ code: 1008, reason: "handshake-failed: bad-proof" })
       expect(yield* handshakeFailures("bad-proof")).toBe(before + 1)
     }))
 
@@ -69,7 +69,7 @@ describe("handshake attacks on a live listener", () => {
       const replay = yield* rawConnect(url)
       for (const f of recorded) yield* replay.send(f)
       yield* replay.send(sealed(r(1), 1)) // a data frame the replayer hopes to slip in
-      expect((yield* closeOf(replay)).code).toBe(1008)
+      expect(yield* closeOf(replay)).toEqual({ code: 1008, reason: "handshake-failed: bad-proof" })
       expect(yield* handshakeFailures("bad-proof")).toBe(before + 1)
       // the genuine connection is unaffected
       yield* genuine.send(sealed(r(1), 7))
@@ -84,7 +84,7 @@ describe("handshake attacks on a live listener", () => {
       const before = yield* handshakeFailures("wrong-cluster")
       const raw = yield* rawConnect(url)
       yield* rawHandshake(raw, Keys.signerOf(r(1)), self, "other-cluster").pipe(Effect.either)
-      expect((yield* closeOf(raw)).code).toBe(1008)
+      expect(yield* closeOf(raw)).toEqual({ code: 1008, reason: "handshake-failed: wrong-cluster" })
       expect(yield* handshakeFailures("wrong-cluster")).toBe(before + 1)
     }))
 
@@ -96,7 +96,7 @@ describe("handshake attacks on a live listener", () => {
       for (const bytes of attempts) {
         const raw = yield* rawConnect(url)
         yield* raw.send(bytes)
-        expect((yield* closeOf(raw)).code).toBe(1008)
+        expect(yield* closeOf(raw)).toEqual({ code: 1008, reason: "handshake-failed: malformed" })
       }
       expect(yield* handshakeFailures("malformed")).toBe(before + attempts.length)
       yield* stillServes(url, got)
@@ -107,7 +107,7 @@ describe("handshake attacks on a live listener", () => {
       const { url } = yield* target({ limits: { handshakeTimeoutMs: 200, heartbeatIntervalMs: 50, heartbeatTimeoutMs: 1000 } })
       const before = yield* handshakeFailures("timeout")
       const raw = yield* rawConnect(url)
-      expect((yield* closeOf(raw)).code).toBe(1008)
+      expect(yield* closeOf(raw)).toEqual({ code: 1008, reason: "handshake-failed: timeout" })
       expect(yield* handshakeFailures("timeout")).toBe(before + 1)
     }))
 
