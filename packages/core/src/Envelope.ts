@@ -26,7 +26,7 @@ import type { Codec } from "./Codec.js"
 import type { KeyRing, Signer } from "./Crypto.js"
 import type { PeerId } from "./Ids.js"
 import type { Verified } from "./Protocol.js"
-import { type Rejection, reject } from "./Rejection.js"
+import { Rejection, reject } from "./Rejection.js"
 
 export const MAGIC = new Uint8Array([0x53, 0x59, 0x4e, 0x31]) // "SYN1"
 /** Default largest frame accepted by `open`: 4 MiB + header. */
@@ -170,58 +170,118 @@ const encodePrefix = (fields: ReadonlyArray<string>): Uint8Array => {
   return out
 }
 
-/** Header strings are ASCII in practice: decode those without TextDecoder; anything else takes the strict path. */
-const decodeField = (bytes: Uint8Array): string => {
-  if (bytes.byteLength <= 256) {
+/**
+ * Header strings, interned: a frame's four header strings are almost always
+ * ones seen before (one cluster, one protocol, a few types and peers). Short
+ * ASCII fields are looked up by a hash of their bytes and checked byte for
+ * byte, so the common case allocates nothing; anything else is decoded
+ * strictly. Bounded: dropped whole when full (a cost, never a result change).
+ */
+const INTERN_LIMIT = 1024
+const INTERN_MAX_BYTES = 64
+const interned = new Map<number, string>()
+
+const headerString = (frame: Uint8Array, start: number, end: number): string => {
+  const len = end - start
+  if (len <= INTERN_MAX_BYTES) {
+    let h = 0x811c9dc5 ^ len
     let ascii = true
-    for (let i = 0; i < bytes.byteLength; i++) {
-      if (bytes[i]! >= 0x80) {
+    for (let i = start; i < end; i++) {
+      const b = frame[i]!
+      if (b >= 0x80) {
         ascii = false
         break
       }
+      h = Math.imul(h ^ b, 0x01000193)
     }
-    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as Array<number>)
+    if (ascii) {
+      const known = interned.get(h)
+      if (known !== undefined && known.length === len && sameAscii(known, frame, start)) return known
+      const fresh = String.fromCharCode.apply(null, frame.subarray(start, end) as unknown as Array<number>)
+      if (interned.size >= INTERN_LIMIT) interned.clear()
+      interned.set(h, fresh)
+      return fresh
+    }
   }
-  return dec.decode(bytes)
+  return dec.decode(frame.subarray(start, end))
+}
+
+const sameAscii = (s: string, frame: Uint8Array, start: number): boolean => {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== frame[start + i]) return false
+  return true
+}
+
+const u16 = (frame: Uint8Array, at: number): number => (frame[at]! << 8) | frame[at + 1]!
+const u32 = (frame: Uint8Array, at: number): number =>
+  ((frame[at]! << 24) >>> 0) + ((frame[at + 1]! << 16) | (frame[at + 2]! << 8) | frame[at + 3]!)
+
+/** `parseFrame` without the Either: the header, or why the frame is refused. */
+const parseHeader = (frame: Uint8Array, maxFrameBytes: number): FrameHeader | Rejection => {
+  const size = frame.byteLength
+  if (size > maxFrameBytes) return reject("oversized", `frame of ${size} bytes exceeds ${maxFrameBytes}`)
+  if (size < MAGIC.byteLength) return reject("truncated", "frame shorter than magic")
+  for (let i = 0; i < MAGIC.byteLength; i++) {
+    if (frame[i] !== MAGIC[i]) return reject("wrong-protocol", "bad magic")
+  }
+  let at = MAGIC.byteLength
+  // the four header strings: cluster id, protocol, type, sender
+  const starts = [0, 0, 0, 0]
+  const ends = [0, 0, 0, 0]
+  for (let i = 0; i < 4; i++) {
+    if (at + 2 > size) return reject("truncated", "header field length cut off")
+    const len = u16(frame, at)
+    if (at + 2 + len > size) return reject("truncated", "header field cut off")
+    starts[i] = at + 2
+    ends[i] = at + 2 + len
+    at += 2 + len
+  }
+  if (at + 4 > size) return reject("truncated", "payload length cut off")
+  const payloadLen = u32(frame, at)
+  at += 4
+  if (at + payloadLen + 1 > size) return reject("truncated", "payload cut off")
+  const payloadAt = at
+  at += payloadLen
+  const signedLen = at
+  const sigLen = frame[at]!
+  at += 1
+  if (at + sigLen !== size) return reject(at + sigLen > size ? "truncated" : "malformed", "signature length mismatch")
+  let clusterId: string, protocol: string, type: string, sender: string
+  try {
+    clusterId = headerString(frame, starts[0]!, ends[0]!)
+    protocol = headerString(frame, starts[1]!, ends[1]!)
+    type = headerString(frame, starts[2]!, ends[2]!)
+    sender = headerString(frame, starts[3]!, ends[3]!)
+  } catch {
+    return reject("malformed", "header field is not UTF-8")
+  }
+  return {
+    clusterId,
+    protocol,
+    type,
+    sender,
+    payload: frame.subarray(payloadAt, payloadAt + payloadLen),
+    signed: frame.subarray(0, signedLen),
+    signature: frame.subarray(at)
+  }
 }
 
 /** Parse a frame's header without verifying it. */
 export const parseFrame = (frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Either.Either<FrameHeader, Rejection> => {
-  if (frame.byteLength > maxFrameBytes) {
-    return Either.left(reject("oversized", `frame of ${frame.byteLength} bytes exceeds ${maxFrameBytes}`))
+  const h = parseHeader(frame, maxFrameBytes)
+  return h instanceof Rejection ? Either.left(h) : Either.right(h)
+}
+
+/** Every check of `authenticate` after parsing; undefined when the frame is authentic. */
+const checkHeader = <M>(ctx: EnvelopeContext<M>, keys: KeyRing, h: FrameHeader, transportSender: PeerId | undefined): Rejection | undefined => {
+  if (h.protocol !== ctx.protocol) return reject("wrong-protocol", `expected ${ctx.protocol}, got ${h.protocol.slice(0, 64)}`)
+  if (h.clusterId !== ctx.clusterId) return reject("wrong-cluster", `cluster ${h.clusterId.slice(0, 64)}`)
+  const sender = h.sender as PeerId
+  if (transportSender !== undefined && sender !== transportSender) {
+    return reject("sender-mismatch", `signed by ${h.sender.slice(0, 140)}, received from ${transportSender}`)
   }
-  if (frame.byteLength < MAGIC.byteLength) return Either.left(reject("truncated", "frame shorter than magic"))
-  for (let i = 0; i < MAGIC.byteLength; i++) {
-    if (frame[i] !== MAGIC[i]) return Either.left(reject("wrong-protocol", "bad magic"))
-  }
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
-  let at = MAGIC.byteLength
-  const strings: Array<string> = []
-  for (let i = 0; i < 4; i++) {
-    if (at + 2 > frame.byteLength) return Either.left(reject("truncated", "header field length cut off"))
-    const len = view.getUint16(at)
-    if (at + 2 + len > frame.byteLength) return Either.left(reject("truncated", "header field cut off"))
-    try {
-      strings.push(decodeField(frame.subarray(at + 2, at + 2 + len)))
-    } catch {
-      return Either.left(reject("malformed", "header field is not UTF-8"))
-    }
-    at += 2 + len
-  }
-  if (at + 4 > frame.byteLength) return Either.left(reject("truncated", "payload length cut off"))
-  const payloadLen = view.getUint32(at)
-  at += 4
-  if (at + payloadLen + 1 > frame.byteLength) return Either.left(reject("truncated", "payload cut off"))
-  const payload = frame.subarray(at, at + payloadLen)
-  at += payloadLen
-  const signed = frame.subarray(0, at)
-  const sigLen = frame[at]!
-  at += 1
-  if (at + sigLen !== frame.byteLength) {
-    return Either.left(reject(at + sigLen > frame.byteLength ? "truncated" : "malformed", "signature length mismatch"))
-  }
-  const [clusterId, protocol, type, sender] = strings as [string, string, string, string]
-  return Either.right({ clusterId, protocol, type, sender, payload, signed, signature: frame.subarray(at) })
+  if (!keys.has(sender)) return reject("unknown-sender", `no key for ${h.sender.slice(0, 140)}`)
+  if (!keys.verify(sender, h.signed, h.signature)) return reject("bad-signature", `signature of ${sender} does not verify`)
+  return undefined
 }
 
 /**
@@ -240,22 +300,20 @@ export const authenticate = <M>(
   frame: Uint8Array,
   transportSender?: PeerId
 ): Either.Either<FrameHeader & { readonly from: PeerId }, Rejection> => {
-  const header = parseFrame(frame, ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
-  if (Either.isLeft(header)) return Either.left(header.left)
-  const h = header.right
-  if (h.protocol !== ctx.protocol) {
-    return Either.left(reject("wrong-protocol", `expected ${ctx.protocol}, got ${h.protocol.slice(0, 64)}`))
-  }
-  if (h.clusterId !== ctx.clusterId) return Either.left(reject("wrong-cluster", `cluster ${h.clusterId.slice(0, 64)}`))
-  const sender = h.sender as PeerId
-  if (transportSender !== undefined && sender !== transportSender) {
-    return Either.left(reject("sender-mismatch", `signed by ${h.sender.slice(0, 140)}, received from ${transportSender}`))
-  }
-  if (!keys.has(sender)) return Either.left(reject("unknown-sender", `no key for ${h.sender.slice(0, 140)}`))
-  if (!keys.verify(sender, h.signed, h.signature)) {
-    return Either.left(reject("bad-signature", `signature of ${sender} does not verify`))
-  }
-  return Either.right({ ...h, from: sender })
+  const h = parseHeader(frame, ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
+  if (h instanceof Rejection) return Either.left(h)
+  const refused = checkHeader(ctx, keys, h, transportSender)
+  if (refused !== undefined) return Either.left(refused)
+  return Either.right({
+    clusterId: h.clusterId,
+    protocol: h.protocol,
+    type: h.type,
+    sender: h.sender,
+    payload: h.payload,
+    signed: h.signed,
+    signature: h.signature,
+    from: h.sender as PeerId
+  })
 }
 
 /**
@@ -270,16 +328,17 @@ export const open = <M>(
   frame: Uint8Array,
   transportSender?: PeerId
 ): Either.Either<Verified<M>, Rejection> => {
-  const authentic = authenticate(ctx, keys, frame, transportSender)
-  if (Either.isLeft(authentic)) return Either.left(authentic.left)
-  const h = authentic.right
+  const h = parseHeader(frame, ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
+  if (h instanceof Rejection) return Either.left(h)
+  const refused = checkHeader(ctx, keys, h, transportSender)
+  if (refused !== undefined) return Either.left(refused)
   if (!ctx.codec.tags.has(h.type)) return Either.left(reject("unknown-tag", `unknown type ${h.type.slice(0, 64)}`))
   const decoded = ctx.codec.decode(h.payload)
   if (Either.isLeft(decoded)) return Either.left(decoded.left)
   if (tagOf(decoded.right) !== h.type) {
     return Either.left(reject("malformed", `header type ${h.type} does not match payload ${tagOf(decoded.right)}`))
   }
-  const verified = { from: h.from, message: decoded.right, frame } as unknown as Verified<M>
+  const verified = { from: h.sender as PeerId, message: decoded.right, frame } as unknown as Verified<M>
   return Either.right(verified)
 }
 
@@ -289,9 +348,8 @@ export const open = <M>(
  * `authenticate` unless the caller checks `clusterId`/`protocol` itself.
  */
 export const verifyFrame = (keys: KeyRing, frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_BYTES): Either.Either<FrameHeader, Rejection> => {
-  const header = parseFrame(frame, maxFrameBytes)
-  if (Either.isLeft(header)) return header
-  const h = header.right
+  const h = parseHeader(frame, maxFrameBytes)
+  if (h instanceof Rejection) return Either.left(h)
   if (!keys.has(h.sender as PeerId)) return Either.left(reject("unknown-sender", `no key for ${h.sender.slice(0, 140)}`))
   if (!keys.verify(h.sender as PeerId, h.signed, h.signature)) {
     return Either.left(reject("bad-signature", `signature of ${h.sender.slice(0, 140)} does not verify`))
