@@ -139,13 +139,11 @@ export const make = <M>(
     // A caller that stops waiting leaves its entry until the driver completes that seq.
     const pending = new Map<number, Pending>()
 
+    const logDropped = (from: PeerId, rejection: Rejection) =>
+      Effect.logDebug("dropped message").pipe(Effect.annotateLogs({ from, reason: rejection.reason, detail: rejection.detail }))
+    // logged before it is published, so a subscriber that saw the event finds the line
     const dropped = (from: PeerId, rejection: Rejection) =>
-      Effect.zipRight(
-        PubSub.publish(events, { _tag: "Rejected", from, rejection }),
-        Effect.logDebug("dropped message").pipe(
-          Effect.annotateLogs({ from, reason: rejection.reason, detail: rejection.detail })
-        )
-      )
+      Effect.zipRight(logDropped(from, rejection), PubSub.publish(events, { _tag: "Rejected", from, rejection }))
 
     const receive = (input: ClientInput): Effect.Effect<void> => {
       switch (input._tag) {
@@ -179,7 +177,7 @@ export const make = <M>(
         if (ready.events.length > 0) {
           yield* PubSub.publishAll(events, ready.events)
           yield* Metrics.recordEvents(protocol, ready.events)
-          for (const e of ready.events) if (e._tag === "Rejected") yield* dropped(e.from, e.rejection)
+          for (const e of ready.events) if (e._tag === "Rejected") yield* logDropped(e.from, e.rejection)
         }
         driver.advance()
       }

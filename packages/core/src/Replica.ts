@@ -223,8 +223,9 @@ const drainReady = <M>(
       observer.sent(yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.send))
       observer.sent(yield* sendOutbound(config.envelope, ports.signer, ports.transport, ready.sendAfterPersist))
       if (ready.events.length > 0) {
-        yield* PubSub.publishAll(events, ready.events)
+        // metrics and logs first: a subscriber that saw an event finds them up to date
         yield* observer.events(ready.events)
+        yield* PubSub.publishAll(events, ready.events)
       }
       driver.advance()
     }
@@ -263,8 +264,9 @@ export const run = <M>(
     // added before the actor, so it runs after the actor has stopped (finalizers run in reverse)
     yield* Scope.addFinalizer(scope, observer.tracker.abandonAll)
 
+    // logged before it is published, as in `drainReady`
     const rejectInput = (from: PeerId, rejection: Rejection) =>
-      Effect.zipRight(PubSub.publish(events, { _tag: "Rejected", from, rejection }), observer.dropped(from, rejection))
+      Effect.zipRight(observer.dropped(from, rejection), PubSub.publish(events, { _tag: "Rejected", from, rejection }))
 
     const receive = (input: ShellInput): Effect.Effect<void> =>
       input._tag === "Tick"

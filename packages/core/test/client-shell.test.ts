@@ -13,6 +13,7 @@ import * as Metrics from "../src/Metrics.js"
 import { type Input, type Ready, ReadyBuffer } from "../src/Protocol.js"
 import type { StateMachine } from "../src/StateMachine.js"
 import { Transport, type TransportService } from "../src/Transport.js"
+import { collectLogs, collectSpans } from "./support/Observe.js"
 
 // --- a toy request/reply protocol and its client driver
 
@@ -234,4 +235,44 @@ describe("ClientShell", () => {
       expect(Exit.isInterrupted(yield* shell.await)).toBe(true)
       expect((yield* Effect.flip(typed.submit({ _tag: "Read" })))._tag).toBe("ClientClosed")
     }))
+
+  it.scoped("runs each submission in a client span and records its latency by outcome", () => {
+    const { install, spans } = collectSpans()
+    return Effect.gen(function*() {
+      const { ctx, server, typed } = yield* setup()
+      const fiber = yield* Effect.fork(typed.submit({ _tag: "Add", amount: 3 }))
+      const request = yield* nextRequest(ctx, server)
+      yield* TestClock.adjust("30 millis")
+      yield* answer(ctx, server, { _tag: "Reply", seq: request.seq, index: 1, result: resultCodec.encode({ value: 3 }) })
+      expect(yield* Fiber.join(fiber)).toEqual({ value: 3 })
+      const latency = yield* Metrics.histogramValue(Metrics.clientLatency, { protocol: ctx.protocol, outcome: "Committed" })
+      expect([latency.count, latency.sum]).toEqual([1, 0.03])
+      const span = spans.find((s) => s.name === "synod.client.request")!
+      expect(span.kind).toBe("client")
+      expect(span.status._tag === "Ended" && span.status.endTime - span.status.startTime).toBe(30_000_000n)
+      expect(Object.fromEntries(span.attributes)).toMatchObject({
+        "synod.protocol": ctx.protocol,
+        "synod.client": "alice",
+        "synod.read_only": false,
+        "synod.seq": request.seq,
+        "synod.outcome": "Committed"
+      })
+    }).pipe(install)
+  })
+
+  it.scoped("logs a dropped reply at Debug with its reason, annotated with the client", () => {
+    const logs = collectLogs()
+    return Effect.gen(function*() {
+      const { ctx, server, shell, typed } = yield* setup()
+      const events = yield* Stream.take(shell.events, 1).pipe(Stream.runCollect, Effect.fork)
+      yield* Effect.fork(typed.submit({ _tag: "Read" }))
+      const request = yield* nextRequest(ctx, server)
+      yield* answer(ctx, server, { _tag: "Reply", seq: request.seq, index: 1, result: resultCodec.encode({ value: 1 }) }, replica, "forger")
+      yield* Fiber.join(events)
+      const dropped = logs.lines.filter((l) => l.message === "dropped message")
+      expect(dropped.map((l) => [l.level, l.annotations.reason, l.annotations.from, l.annotations.client, l.annotations.protocol])).toEqual([
+        ["DEBUG", "bad-signature", replica, "alice", ctx.protocol]
+      ])
+    }).pipe(Effect.provide(logs.layer))
+  })
 })

@@ -12,6 +12,7 @@ import { type Core, driverOf, type Input, type ProtocolEvent, type ReadyBuffer }
 import * as Replica from "../src/Replica.js"
 import { makeMemory, Storage, StorageError, type StorageService } from "../src/Storage.js"
 import { Transport, type TransportService } from "../src/Transport.js"
+import { collectLogs } from "./support/Observe.js"
 
 // --- a tiny protocol: Add is applied, persisted, announced (Note) and acknowledged (Ack) after persist
 
@@ -297,5 +298,58 @@ describe("Replica shell", () => {
         Effect.provideService(KeyRingService, keys)
       )
       expect(yield* handle.stateDigest).toBe(sha256Hex("41"))
+    }))
+
+  it.scoped("reports a fallback status for a driver without status(), from its events", () =>
+    Effect.gen(function*() {
+      const ctx = envelopeCtx()
+      const net = yield* MemoryTransport.makeNetwork()
+      const { handle } = yield* start(ctx, { transport: yield* net.connect(r0), storage: yield* makeMemory() }, new EchoCore([]))
+      expect(yield* handle.replicaStatus).toEqual({ role: "unknown", view: 0, commitIndex: 0, appliedIndex: 0, peers: [] })
+      const peer = yield* net.connect(r2)
+      for (const amount of [1, 2]) yield* peer.send(r0, Envelope.seal(ctx, simulatedSigner(seed, r2), { _tag: "Add", amount }))
+      yield* handle.awaitApplied(2)
+      expect(yield* handle.replicaStatus).toEqual({ role: "unknown", view: 0, commitIndex: 2, appliedIndex: 2, peers: [] })
+      expect(yield* Metrics.gaugeValue(Metrics.appliedIndex, { protocol: ctx.protocol, replica: r0 })).toBe(2)
+    }))
+
+  it.scoped("logs every dropped input at Debug with its reason, annotated with replica, protocol and view", () => {
+    const logs = collectLogs()
+    return Effect.gen(function*() {
+      const ctx = envelopeCtx()
+      const net = yield* MemoryTransport.makeNetwork()
+      const { handle } = yield* start(ctx, { transport: yield* net.connect(r0), storage: yield* makeMemory() }, new EchoCore([]))
+      const events = yield* handle.subscribe
+      const peer = yield* net.connect(r2)
+      yield* peer.send(r0, Envelope.seal(ctx, simulatedSigner("forger", r2), { _tag: "Add", amount: 1 }))
+      yield* peer.send(r0, new Uint8Array([9]))
+      yield* Effect.forEach([1, 2], () => Queue.take(events))
+      const dropped = logs.lines.filter((l) => l.message === "dropped message")
+      expect(dropped.map((l) => [l.level, l.annotations.reason, l.annotations.from])).toEqual([
+        ["DEBUG", "bad-signature", r2],
+        ["DEBUG", "truncated", r2]
+      ])
+      for (const l of dropped) {
+        expect(l.annotations).toMatchObject({ replica: r0, protocol: ctx.protocol, view: 0 })
+        expect(typeof l.annotations.detail).toBe("string")
+      }
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("counts the bytes it hands to the transport, per destination", () =>
+    Effect.gen(function*() {
+      const ctx = envelopeCtx()
+      const net = yield* MemoryTransport.makeNetwork()
+      const inner = yield* net.connect(r0)
+      let bytes = 0
+      const counting: TransportService = { ...inner, send: (to, b) => Effect.zipRight(Effect.sync(() => void (bytes += b.byteLength)), inner.send(to, b)) }
+      const { handle } = yield* start(ctx, { transport: counting, storage: yield* makeMemory() }, new EchoCore([r1]))
+      yield* net.connect(r1)
+      const peer = yield* net.connect(r2)
+      yield* peer.send(r0, Envelope.seal(ctx, simulatedSigner(seed, r2), { _tag: "Add", amount: 3 }))
+      yield* handle.awaitApplied(1)
+      yield* take(peer, 1)
+      expect(bytes).toBeGreaterThan(0)
+      expect(yield* Metrics.counterValue(Metrics.bytesSent, { protocol: ctx.protocol })).toBe(bytes)
     }))
 })
