@@ -24,6 +24,13 @@ export interface PaxosConfig {
   /** Randomized election timeout, drawn uniformly from [min, max] after each reset. Default 10..20. */
   readonly electionTimeoutMinTicks: number
   readonly electionTimeoutMaxTicks: number
+  /**
+   * Poll the members before campaigning (a "pre-vote"): a replica that timed
+   * out starts phase 1 only if a quorum has not heard from a leader lately
+   * either, so a replica cut off from the leader cannot depose it with a high
+   * ballot when it returns. Default true.
+   */
+  readonly preVote: boolean
   /** Leader heartbeat period. Default 2. */
   readonly heartbeatIntervalTicks: number
   /** A leader that heard from no replication quorum for this long steps down. Default 30. */
@@ -66,6 +73,7 @@ export interface PaxosConfig {
 export const defaults: PaxosConfig = {
   electionTimeoutMinTicks: 10,
   electionTimeoutMaxTicks: 20,
+  preVote: true,
   heartbeatIntervalTicks: 2,
   leaderQuorumTimeoutTicks: 30,
   retransmitTicks: 6,

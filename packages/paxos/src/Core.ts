@@ -132,6 +132,10 @@ export class PaxosCore implements Protocol.Core<M.PaxosMessage> {
         return Proposer.onAccepted(s, from, m)
       case "Nack":
         return Proposer.onNack(s, from, m)
+      case "Poll":
+        return Election.onPoll(s, from, m)
+      case "PollReply":
+        return Election.onPollReply(s, from, m)
       case "Commit":
         return Learner.onCommit(s, from, m)
       case "Heartbeat":

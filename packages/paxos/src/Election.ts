@@ -47,15 +47,23 @@ export const observeLeader = (s: State, ballot: Ballot, cause: string): void => 
       s.event({ _tag: "Custom", name: "paxos/leader", data: { ballot: ballot.toString(), via: cause, fencingToken: B.fencingToken(ballot) } })
     }
   }
-  if (s.role === "follower" && B.equals(ballot, s.leaderBallot)) resetTimer(s)
+  if (s.role === "follower" && B.equals(ballot, s.leaderBallot)) {
+    resetTimer(s)
+    s.poll = undefined
+  }
 }
+
+/** May this replica lead now? Members only, and not while a lease it granted still runs. */
+const mayLead = (s: State): boolean =>
+  s.configuration.at(s.applied + 1).members.includes(s.me) &&
+  // a lease we granted (or lost in a restart) forbids promising anyone else, ourselves included
+  s.now >= s.leaseHeldUntil
 
 /** Run phase 1 with a fresh ballot, if this replica may lead. */
 export const campaign = (s: State, cause: string): void => {
   resetTimer(s)
-  if (!s.configuration.at(s.applied + 1).members.includes(s.me)) return
-  // a lease we granted (or lost in a restart) forbids promising anyone else, ourselves included
-  if (s.now < s.leaseHeldUntil) return
+  s.poll = undefined
+  if (!mayLead(s)) return
   const ballot = B.next(s.me, s.promised, s.seenBallot, s.leaderBallot, s.ballot)
   Acceptor.promise(s, ballot)
   see(s, ballot)
@@ -70,7 +78,49 @@ export const onTick = (s: State): void => {
   if (s.role === "leader") return Proposer.onLeaderTick(s)
   s.electionElapsed++
   if (s.role === "candidate") Proposer.retransmitPrepares(s)
-  if (s.electionElapsed >= s.electionTimeout) campaign(s, s.role === "candidate" ? "retry" : "timeout")
+  if (s.electionElapsed < s.electionTimeout) return
+  if (s.role === "candidate" || !s.config.preVote) campaign(s, s.role === "candidate" ? "retry" : "timeout")
+  else poll(s)
+}
+
+// ---------------------------------------------------------------------------
+// Pre-vote
+
+/** Ask the members whether they would take part in an election for our next ballot. */
+const poll = (s: State): void => {
+  resetTimer(s)
+  if (!mayLead(s)) return
+  const ballot = B.next(s.me, s.promised, s.seenBallot, s.leaderBallot, s.ballot)
+  s.poll = { ballot, grants: new Set([s.me]) }
+  s.send(s.configuration.members(), new M.Poll({ ballot }, true))
+  checkPoll(s)
+}
+
+const checkPoll = (s: State): void => {
+  const p = s.poll
+  if (p === undefined) return
+  const m = s.configuration.at(s.applied + 1)
+  if (m.quorum.isQuorum("election", [...p.grants].filter((r) => m.members.includes(r)))) campaign(s, "timeout")
+}
+
+/** Grant a poll when we would promise its ballot and have no live leader of our own. */
+export const onPoll = (s: State, from: PeerId, m: M.Poll): void => {
+  if (peerReplica(from) !== m.ballot.replica) return s.rejected(from, "invalid", `poll for ballot ${m.ballot} signed by ${from}`)
+  if (!s.configuration.isMember(m.ballot.replica)) return s.rejected(from, "not-member", `${from} is not a member`)
+  const leaderAlive = s.role === "leader" ||
+    (s.role === "follower" && B.greaterThan(s.leaderBallot, B.zero) && s.electionElapsed < s.config.electionTimeoutMinTicks)
+  const leased = s.leaseHolder !== undefined && s.leaseHolder !== m.ballot.replica && s.now < s.leaseHeldUntil
+  const granted = B.greaterThan(m.ballot, s.promised) && !leaderAlive && !leased
+  s.send(from, new M.PollReply({ ballot: m.ballot, granted }, true))
+}
+
+export const onPollReply = (s: State, from: PeerId, m: M.PollReply): void => {
+  const r = peerReplica(from)
+  if (r === undefined) return s.rejected(from, "not-member", "poll replies come from replicas")
+  if (s.poll === undefined || !B.equals(m.ballot, s.poll.ballot)) return s.rejected(from, "stale", `poll reply for ${m.ballot}`)
+  if (!m.granted) return
+  s.poll.grants.add(r)
+  checkPoll(s)
 }
 
 /** A follower hears its leader: reset the timer, grant a lease, ack (for read index), catch up if behind. */

@@ -179,6 +179,19 @@ export class Nack extends Schema.TaggedClass<Nack>()("Nack", {
   promised: Ballot
 }) {}
 
+/**
+ * Before campaigning with `ballot`, ask whether the members would take part:
+ * no promise is made, only the election is avoided when a leader is alive.
+ */
+export class Poll extends Schema.TaggedClass<Poll>()("Poll", {
+  ballot: Ballot
+}) {}
+
+export class PollReply extends Schema.TaggedClass<PollReply>()("PollReply", {
+  ballot: Ballot,
+  granted: Schema.Boolean
+}) {}
+
 // ---------------------------------------------------------------------------
 // Learning (§2.3) and catch-up
 
@@ -270,6 +283,8 @@ export const PaxosMessage = Schema.Union(
   Accept,
   Accepted,
   Nack,
+  Poll,
+  PollReply,
   Commit,
   Heartbeat,
   HeartbeatAck,

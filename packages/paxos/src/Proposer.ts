@@ -226,6 +226,8 @@ export const onHeartbeatAck = (s: State, from: PeerId, m: M.HeartbeatAck): void 
   if (s.role !== "leader" || !B.equals(m.ballot, s.ballot)) return s.rejected(from, "stale", `ack for ${m.ballot}, our ballot ${s.ballot}`)
   s.lastHeard.set(r, s.now)
   s.reads.onAck(r, m.round)
+  // a leader elected while behind (its promises showed chosen slots it lacks) keeps pulling them
+  if (m.chosenThrough > s.applied) Learner.requestCatchUp(s, r)
 }
 
 export const onLeaderTick = (s: State): void => {

@@ -253,6 +253,40 @@ describe("a three-replica cluster", () => {
 
 const sealAs = (c: Cluster, from: string, message: M.PaxosMessage) => Envelope.seal(c.ctx, c.signers.get(from as never)!, message)
 
+describe("pre-vote", () => {
+  it("a follower cut off from the leader polls in vain, and does not depose the leader when it comes back", () => {
+    const c = new Cluster()
+    const leader = c.electLeader()
+    const ballot = c.driver(leader).ballot()
+    const cutOff = [0, 1, 2].find((r) => r !== leader)!
+    c.isolate(cutOff)
+    c.run(100) // several election timeouts
+    expect(c.driver(cutOff).role()).toBe("follower")
+    expect(c.custom(cutOff, "paxos/campaign")).toEqual([])
+    expect(c.driver(cutOff).promised()).toEqual(ballot)
+    c.heal()
+    const s = c.submit("alice", put("x", "1"))
+    c.runUntil(() => c.completion("alice", s) !== undefined)
+    c.run(20)
+    expect(c.leader()).toBe(leader)
+    expect(c.driver(leader).ballot()).toEqual(ballot)
+    expect(c.driver(cutOff).appliedIndex()).toBe(c.driver(leader).appliedIndex())
+  })
+
+  it("without pre-vote, the same follower campaigns and its higher ballot deposes the leader", () => {
+    const c = new Cluster({ config: { preVote: false } })
+    const leader = c.electLeader()
+    const ballot = c.driver(leader).ballot()
+    const cutOff = [0, 1, 2].find((r) => r !== leader)!
+    c.isolate(cutOff)
+    c.run(100)
+    expect(c.custom(cutOff, "paxos/campaign").length).toBeGreaterThan(1)
+    c.heal()
+    c.run(60)
+    expect(B.greaterThan(c.driver(c.leader()!).ballot(), ballot)).toBe(true)
+  })
+})
+
 describe("leader fencing", () => {
   it("hands the state machine a fencing token that never decreases, grows with a new leader, and agrees across replicas", () => {
     const seen = new Map<number, Array<number>>()

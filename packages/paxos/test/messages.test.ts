@@ -18,7 +18,7 @@ describe("Paxos messages", () => {
 
   it("knows all of its message types", () => {
     expect([...M.codec.tags].sort()).toEqual([
-      "Accept", "Accepted", "CatchUp", "Commit", "Decided", "Heartbeat", "HeartbeatAck", "InstallSnapshot", "Nack", "Prepare", "Promise", "Reply", "Request"
+      "Accept", "Accepted", "CatchUp", "Commit", "Decided", "Heartbeat", "HeartbeatAck", "InstallSnapshot", "Nack", "Poll", "PollReply", "Prepare", "Promise", "Reply", "Request"
     ])
   })
 

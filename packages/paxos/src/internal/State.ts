@@ -116,6 +116,8 @@ export class State {
   seenBallot: Ballot = B.zero
   electionElapsed = 0
   electionTimeout = 0
+  /** A pre-vote in progress: the ballot we would campaign with and who would take part. */
+  poll: { readonly ballot: Ballot; readonly grants: Set<ReplicaId> } | undefined = undefined
   /** Leases: prepares of other proposers are refused until this tick. */
   leaseHeldUntil = -1
   leaseHolder: ReplicaId | undefined = undefined
