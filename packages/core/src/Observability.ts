@@ -63,13 +63,17 @@ export class ServeError extends Data.TaggedError("ServeError")<{
   }
 }
 
+const listenPort = Config.integer("SYNOD_OBSERVABILITY_PORT").pipe(
+  Config.validate({ message: "a port from 0 (any free port) to 65535", validation: (p) => p >= 0 && p <= 65535 })
+)
+
 /**
- * Where to listen, from `SYNOD_OBSERVABILITY_PORT` (absent: do not serve) and
- * `SYNOD_OBSERVABILITY_HOST` (default 127.0.0.1), for command lines that take
- * their settings from the environment.
+ * Where to listen, from `SYNOD_OBSERVABILITY_PORT` (absent: do not serve; 0:
+ * any free port) and `SYNOD_OBSERVABILITY_HOST` (default 127.0.0.1), for
+ * command lines that take their settings from the environment.
  */
 export const listenConfig: Config.Config<Option.Option<{ readonly host: string; readonly port: number }>> = Config.all({
-  port: Config.option(Config.port("SYNOD_OBSERVABILITY_PORT")),
+  port: Config.option(listenPort),
   host: Config.string("SYNOD_OBSERVABILITY_HOST").pipe(Config.withDefault(DEFAULT_HOST))
 }).pipe(Config.map(({ host, port }) => Option.map(port, (p) => ({ host, port: p }))))
 

@@ -6,7 +6,7 @@
  * watches; it is not a consensus protocol.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema, TestClock } from "effect"
+import { ConfigProvider, Effect, Either, Option, Schema, TestClock } from "effect"
 import * as Actor from "../src/Actor.js"
 import { makeCodec } from "../src/Codec.js"
 import * as Connectivity from "../src/Connectivity.js"
@@ -374,5 +374,18 @@ describe("Observability.serve", () => {
       expect(error._tag).toBe("ServeError")
       expect(error.port).toBe(bad.port)
       expect((yield* Effect.flip(Observability.serve({ replica: "r", status: Effect.succeed(status), port: 70000 })))._tag).toBe("ServeError")
+    }))
+
+  it.effect("reads where to listen from the environment, and nothing when no port is set", () =>
+    Effect.gen(function*() {
+      const read = (env: Record<string, string>) =>
+        Effect.withConfigProvider(Effect.either(Observability.listenConfig), ConfigProvider.fromMap(new Map(Object.entries(env))))
+      expect(yield* read({ SYNOD_OBSERVABILITY_PORT: "9464" })).toEqual(Either.right(Option.some({ host: "127.0.0.1", port: 9464 })))
+      expect(yield* read({ SYNOD_OBSERVABILITY_PORT: "0", SYNOD_OBSERVABILITY_HOST: "::1" })).toEqual(
+        Either.right(Option.some({ host: "::1", port: 0 }))
+      )
+      expect(yield* read({})).toEqual(Either.right(Option.none()))
+      expect(Either.isLeft(yield* read({ SYNOD_OBSERVABILITY_PORT: "http" }))).toBe(true)
+      expect(Either.isLeft(yield* read({ SYNOD_OBSERVABILITY_PORT: "65536" }))).toBe(true)
     }))
 })
