@@ -79,8 +79,10 @@ export const onTick = (s: State): void => {
   s.electionElapsed++
   if (s.role === "candidate") Proposer.retransmitPrepares(s)
   if (s.electionElapsed < s.electionTimeout) return
-  if (s.role === "candidate" || !s.config.preVote) campaign(s, s.role === "candidate" ? "retry" : "timeout")
-  else poll(s)
+  if (!s.config.preVote) return campaign(s, s.role === "candidate" ? "retry" : "timeout")
+  // a failed campaign polls again too, so a candidate that lost its peers does not inflate its ballot
+  if (s.role === "candidate") Proposer.stepDown(s, "election-timeout")
+  poll(s)
 }
 
 // ---------------------------------------------------------------------------
