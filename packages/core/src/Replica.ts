@@ -10,7 +10,7 @@
  *          Storage.write(persist)             one batch: the group commit
  *          send `send`
  *          send `sendAfterPersist`            only after the write completed
- *          publish events (PubSub + metrics, logs, request spans)
+ *          events: metrics, logs, request spans, then publish (PubSub)
  *          advance()
  *     -> snapshot driver.status() (gauges, `replicaStatus`)
  *
