@@ -1,5 +1,5 @@
 /** Helpers for simulator scenarios: a quiet network, keys of a run, and small drivers of the manual API. */
-import { clientPeer, Crypto, type PeerId, replicaPeer } from "@synod/core"
+import { type Client, clientPeer, Crypto, type PeerId, replicaPeer } from "@synod/core"
 import { Kv, Simulator } from "@synod/core/testing"
 import type { PbftDriver } from "../../src/Driver.js"
 import type { PbftMessage } from "../../src/Messages.js"
@@ -19,7 +19,7 @@ export type Sim = Simulator.Simulation<PbftMessage>
 export const pbft = (sim: Sim, r: number): PbftDriver => sim.replica(r) as PbftDriver
 
 /** Submit `command` from `client` and run until it completes; the completed operation. */
-export const request = (sim: Sim, client: number, command: Kv.Command, opts: { readOnly?: boolean; maxTicks?: number } = {}) => {
+export const request = (sim: Sim, client: number, command: Kv.Command, opts: { readOnly?: boolean; maxTicks?: number } = {}): Client.ClientCompletion => {
   const seq = sim.submit(client, Kv.encodeCommand(command), { readOnly: opts.readOnly ?? false })
   if (seq === undefined) throw new Error(`client ${client} is busy`)
   const done = () => sim.completions().find((op) => op.clientId === `c${client}` && op.seq === seq)
