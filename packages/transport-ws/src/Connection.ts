@@ -83,8 +83,6 @@ export class Connection {
     readonly handshake: Handshake,
     /** Remote address for logs (never a metric tag). */
     readonly remote: string,
-    /** For an outbound connection, whom we dialed. */
-    readonly dialed: PeerId | undefined,
     private readonly ctx: ConnectionContext,
     private readonly events: ConnectionEvents
   ) {

@@ -325,7 +325,7 @@ export const make = (
       if (connections.size >= limits.maxConnections) return refuse(ws, remote, `${connections.size} connections open`)
       if (pendingInbound() >= limits.maxPendingHandshakes) return refuse(ws, remote, "too many pending handshakes")
       const handshake = responder({ clusterId: options.clusterId, signer: options.signer, keys: options.keys, nonce: nonce() })
-      connections.add(new Connection(ws, handshake, remote, undefined, connectionContext, events))
+      connections.add(new Connection(ws, handshake, remote, connectionContext, events))
     }
 
     const server = options.listen === undefined ? undefined : yield* listen(options.listen, limits, onInbound)
@@ -336,6 +336,10 @@ export const make = (
     const dialOnce = (link: Link, url: string) =>
       Effect.async<boolean>((resume) => {
         let conn: Connection | undefined
+        if (closed) {
+          resume(Effect.succeed(false))
+          return
+        }
         try {
           const ws = new WebSocket(url, {
             perMessageDeflate: false,
@@ -351,7 +355,7 @@ export const make = (
             nonce: nonce(),
             expected: link.peer
           })
-          const c = new Connection(ws, handshake, url, link.peer, connectionContext, {
+          const c = new Connection(ws, handshake, url, connectionContext, {
             ...events,
             closed: (closedConn) => {
               events.closed(closedConn)
