@@ -12,7 +12,7 @@
  */
 import { FileSystem } from "@effect/platform"
 import { Actor, ClientShell, ClusterConfig, Codec, Keys, clientPeer, type Client, Transport } from "@synod/core"
-import { PbftClient, type PbftClientConfig, Pbft, verifyReplyCertificate } from "@synod/pbft"
+import { Pbft, PbftClientDriver, type PbftClientConfig, verifyReplyCertificate } from "@synod/pbft"
 import { WebSocketTransport } from "@synod/transport-ws"
 import { Duration, Effect, Either, Layer, Schema, type Scope } from "effect"
 import * as path from "node:path"
@@ -74,7 +74,7 @@ export const connect = (o: ConnectOptions): Effect.Effect<LedgerClient, CliError
       keys,
       peers: ClusterConfig.replicaAddresses(config)
     }).pipe(Effect.mapError((e) => CliError.config(`cannot start the client transport: ${e.detail}`)))
-    const driver = new PbftClient({
+    const driver = new PbftClientDriver({
       clientId: o.cluster.config.clients.find((c) => clientPeer(c.id) === o.key.peer)!.id,
       trust: ClusterConfig.quorumSystem(config),
       config: { ...o.client, firstSeq: o.firstSeq }

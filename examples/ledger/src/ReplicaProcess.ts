@@ -2,9 +2,10 @@
  * `synod-ledger replica`: one PBFT replica of the ledger as a process.
  *
  *   cluster directory  -> config, genesis, this replica's key (checked against the config)
- *   <dir>/replica-<i>.db -> durable PBFT state (@synod/storage-sqlite); recovered at start
- *   WebSocket transport -> listens on its address from cluster.json, dials the other replicas
- *   PBFT driver (optionally wrapped by a Byzantine strategy) in the generic replica shell
+ *   transport-ws Runner -> WebSocket transport on its address from cluster.json, durable
+ *                         state in <dir>/replica-<i>.db (@synod/storage-sqlite), the
+ *                         PBFT driver (optionally wrapped by a Byzantine strategy)
+ *                         recovered from it, in @synod/core's replica shell
  *   status server       -> /status, /metrics, /ledger on 127.0.0.1 (when --status-port is given)
  *
  * It prints one `ready` line when it serves (with the status URL, which the
@@ -14,11 +15,11 @@
  * sockets cleanly) or until the replica fails (e.g. its disk fails).
  */
 import type { FileSystem } from "@effect/platform"
-import { ClusterConfig, Keys, replicaPeer, Replica, Storage, Transport } from "@synod/core"
+import { replicaPeer } from "@synod/core"
 import { Pbft, type PbftConfig, PbftDriver, simProtocol, type PbftMessage } from "@synod/pbft"
-import { SqliteStorage } from "@synod/storage-sqlite"
-import { WebSocketTransport } from "@synod/transport-ws"
-import { Duration, Effect, Exit, Layer, Queue, Schedule, type Scope } from "effect"
+import { layerSqlite } from "@synod/storage-sqlite"
+import { Runner } from "@synod/transport-ws"
+import { Deferred, Duration, Effect, Fiber, Queue, Schedule, type Scope } from "effect"
 import { byzantine, type ByzantineDriver, describeStrategy, type Strategy } from "./Byzantine.js"
 import * as CliError from "./CliError.js"
 import * as ClusterDir from "./ClusterDir.js"
@@ -106,85 +107,82 @@ const ledgerViewOf = (driver: PbftDriver.PbftDriver, digest: () => string): unkn
   })
 }
 
-const storageProblem = (db: string, id: number) => (e: Storage.StorageError) => {
+/** A Runner failure as the user should read it. */
+const runnerProblem = (o: ReplicaOptions, db: string, address: string) => (e: Runner.RunnerError): CliError.CliError => {
   switch (e.reason) {
-    case "foreign":
-      return CliError.config(`${db} belongs to another cluster or replica: ${e.detail}`, "delete it to start this replica from scratch, or use the right --dir / --id")
-    case "corrupt":
-      return CliError.config(`${db} is damaged: ${e.detail}`, "delete it; the replica will catch up from the others by state transfer")
+    case "listen":
+      return CliError.config(`replica ${o.id} cannot listen on ${address}: ${e.detail}`, `is replica ${o.id} already running (or another program on that port)?`)
+    case "storage":
+      return /foreign/.test(e.detail)
+        ? CliError.config(`${db} belongs to another cluster or replica: ${e.detail}`, "delete it to start this replica from scratch, or use the right --dir / --id")
+        : /corrupt/.test(e.detail)
+        ? CliError.config(`${db} is damaged: ${e.detail}`, "delete it; the replica will catch up from the others by state transfer")
+        : /lock|busy/i.test(e.detail)
+        ? CliError.config(`${db} is in use: is replica ${o.id} already running?`)
+        : CliError.config(`cannot use ${db}: ${e.detail}`)
+    case "replica-died":
+      return CliError.internal(`replica ${o.id} stopped: ${e.detail}`)
     default:
-      return /lock|busy/i.test(e.detail)
-        ? CliError.config(`${db} is in use: is replica ${id} already running?`)
-        : CliError.config(`cannot open ${db}: ${e.detail}`)
+      return CliError.config(`replica ${o.id} cannot start: ${e.message}`)
   }
 }
 
 export const run = (o: ReplicaOptions): Effect.Effect<void, CliError.CliError, FileSystem.FileSystem | Scope.Scope | Output> =>
   Effect.gen(function*() {
     const out = yield* Output
+    const style = out.style
     const started = Date.now()
+    // checked here first for messages that name the cluster directory; the Runner checks again
     const cluster = yield* ClusterDir.load(o.dir)
     const entry = yield* ClusterDir.replicaEntry(cluster, o.id)
     const peer = replicaPeer(o.id)
-    const pair = yield* ClusterDir.privateKey(cluster, peer)
+    yield* ClusterDir.privateKey(cluster, peer)
     const config = cluster.config
-    const signer = Keys.signerOf(pair)
-    const keys = ClusterConfig.keyRing(config)
-    const trust = ClusterConfig.quorumSystem(config)
     const db = cluster.layout.database(o.id)
 
-    const storage = yield* SqliteStorage.make({ path: db, replicaId: o.id, clusterId: config.clusterId }).pipe(
-      Effect.mapError(storageProblem(db, o.id))
-    )
-    const disk = yield* storage.load.pipe(Effect.mapError(storageProblem(db, o.id)))
-    const url = new URL(entry.address)
-    const transport = yield* WebSocketTransport.make({
-      clusterId: config.clusterId,
-      signer,
-      keys,
-      listen: { host: url.hostname, port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) },
-      peers: ClusterConfig.replicaAddresses(config)
-    }).pipe(
-      Effect.mapError((e) => CliError.config(`replica ${o.id} cannot listen on ${entry.address}: ${e.detail}`, `is replica ${o.id} already running?`))
-    )
-
-    const driver = PbftDriver.make({
-      id: entry.id,
-      trust,
-      signer,
-      keys,
-      stateMachine: cluster.ledger,
-      disk,
-      config: { ...o.pbft, clusterId: config.clusterId }
-    })
-    const decorated = o.byzantine === undefined ? undefined : byzantine(driver, { strategy: o.byzantine, tamper: simProtocol().tamper, seed: o.seed })
-
-    const handle = yield* Replica.run<PbftMessage>(decorated ?? driver, {
-      envelope: Pbft.envelopeContext(config.clusterId),
-      tickInterval: Duration.millis(o.tickMs),
-      supervisor: (failure) => out.err(`replica ${o.id} failed: ${String(failure.cause).slice(0, 500)}`)
-    }).pipe(
-      Effect.provide(Layer.mergeAll(
-        Layer.succeed(Transport.Transport, transport),
-        Layer.succeed(Storage.Storage, storage),
-        Keys.layerSigner(signer),
-        Keys.layerKeyRing(keys)
-      ))
-    )
+    let driver: PbftDriver.PbftDriver | undefined
+    let decorated: ByzantineDriver<PbftMessage> | undefined
+    let recoveredRecords = 0
+    const up = yield* Deferred.make<Runner.RunningReplica>()
+    const runner = yield* Runner.run<PbftMessage>({
+      clusterFile: cluster.layout.cluster,
+      keyFile: cluster.layout.key(peer),
+      build: (ctx) => ({
+        envelope: Pbft.envelopeContext(config.clusterId),
+        makeDriver: (disk) => {
+          recoveredRecords = disk.size
+          driver = PbftDriver.make({
+            id: ctx.id,
+            trust: ctx.trust,
+            signer: ctx.signer,
+            keys: ctx.keys,
+            stateMachine: cluster.ledger,
+            disk,
+            config: { ...o.pbft, clusterId: config.clusterId }
+          })
+          decorated = o.byzantine === undefined ? undefined : byzantine(driver, { strategy: o.byzantine, tamper: simProtocol().tamper, seed: o.seed })
+          return decorated ?? driver
+        }
+      }),
+      storage: () => layerSqlite({ path: db, replicaId: o.id, clusterId: config.clusterId }),
+      shell: { tickInterval: Duration.millis(o.tickMs) },
+      onStart: (replica) => Deferred.succeed(up, replica)
+    }).pipe(Effect.mapError(runnerProblem(o, db, entry.address)), Effect.fork)
+    const replica = yield* Effect.raceFirst(Deferred.await(up), Fiber.join(runner))
+    const pbft = driver!
 
     // the digest is a hash of the whole ledger: compute it once per executed sequence number
     let digestAt = -1
     let digest = ""
     const currentDigest = () => {
-      if (driver.appliedIndex() !== digestAt) {
-        digest = driver.stateDigest()
-        digestAt = driver.appliedIndex()
+      if (pbft.appliedIndex() !== digestAt) {
+        digest = pbft.stateDigest()
+        digestAt = pbft.appliedIndex()
       }
       return digest
     }
     const tally = new EventTally()
-    const events = yield* handle.subscribe
-    const style = out.style
+    const events = yield* replica.handle.subscribe
     yield* Effect.forever(Effect.flatMap(Queue.take(events), (event) => {
       tally.record(event)
       switch (event._tag) {
@@ -207,32 +205,29 @@ export const run = (o: ReplicaOptions): Effect.Effect<void, CliError.CliError, F
     if (o.statusPort !== undefined) {
       const server = yield* StatusServer.make({
         port: o.statusPort,
-        status: () => encodeStatus(statusOf(o.id, driver, decorated, tally, started, currentDigest)),
-        routes: { "/ledger": () => ledgerViewOf(driver, currentDigest) }
+        status: () => encodeStatus(statusOf(o.id, pbft, decorated, tally, started, currentDigest)),
+        routes: { "/ledger": () => ledgerViewOf(pbft, currentDigest) }
       }).pipe(Effect.mapError((e) => CliError.config(e.message)))
       statusLine = `, status ${server.url}/status`
     }
     const role = decorated === undefined ? "" : ` ${style.red(`BYZANTINE (${decorated.strategy}: ${describeStrategy[decorated.strategy]})`)}`
-    const recovered = disk.size > 0 ? `, recovered at sequence ${driver.appliedIndex()} from ${db}` : ""
+    const recovered = recoveredRecords > 0 ? `, recovered ${recoveredRecords} durable records from ${db}` : ""
     yield* out.out(`ready: replica ${o.id} of ${config.replicas.length} listening on ${entry.address}${statusLine}${recovered}${role}`)
+    yield* Effect.addFinalizer(() => out.out(`replica ${o.id} stopped; its state is in ${db}`))
 
     if (o.progressSeconds > 0) {
-      let last = driver.appliedIndex()
       let lastOps = tally.executed
       yield* Effect.gen(function*() {
-        const s = statusOf(o.id, driver, decorated, tally, started, currentDigest)
+        const s = statusOf(o.id, pbft, decorated, tally, started, currentDigest)
         const rate = (tally.executed - lastOps) / o.progressSeconds
-        if (s.lastExecuted !== last || rate > 0) {
+        if (tally.executed !== lastOps) {
           yield* out.out(
             `${style.dim("progress")} view ${s.view} (${s.role}), executed ${s.lastExecuted}, stable ${s.stableCheckpoint.seq}, ` +
-              `${rate.toFixed(0)} requests/s, supply ${s.supply}`
+              `${rate < 10 ? rate.toFixed(1) : rate.toFixed(0)} requests/s, supply ${s.supply}`
           )
         }
-        last = s.lastExecuted
         lastOps = tally.executed
       }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(o.progressSeconds))), Effect.delay(Duration.seconds(o.progressSeconds)), Effect.forkScoped)
     }
-
-    const exit = yield* handle.await
-    if (Exit.isFailure(exit)) return yield* CliError.internal(`replica ${o.id} stopped: ${String(exit.cause).slice(0, 500)}`)
+    return yield* Fiber.join(runner)
   })

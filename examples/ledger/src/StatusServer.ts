@@ -1,8 +1,12 @@
 /**
- * A replica process's local HTTP endpoints (node:http, loopback by default):
+ * A ledger replica process's local HTTP endpoints (node:http, loopback by
+ * default). @synod/core's `Observability.serve` serves the protocol-neutral
+ * status; the ledger's `/status` adds what only the ledger knows (state
+ * digest, supply) and what the demo shows (Byzantine actions), so it has its
+ * own small server:
  *
  *   GET /status    the replica's `ReplicaStatus` as JSON
- *   GET /metrics   every Effect metric of the process in the Prometheus text format
+ *   GET /metrics   every Effect metric of the process in the Prometheus text format (@synod/core's renderer)
  *   GET <path>     any further JSON route the caller adds (the ledger's `/ledger`)
  *
  * Anything else is 404; methods other than GET/HEAD are 405. The server is
@@ -10,7 +14,8 @@
  * no body and answers are built from in-memory state, so there is nothing to
  * bound beyond Node's own header limits; connections idle out after 5 s.
  */
-import { Effect, Metric, MetricState, Option, type Scope } from "effect"
+import { Prometheus } from "@synod/core"
+import { Effect, type Scope } from "effect"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 
@@ -30,49 +35,6 @@ export interface StatusServer {
   readonly port: number
 }
 
-const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, "\\\"")
-const sanitizeName = (n: string) => n.replace(/[^a-zA-Z0-9_:]/g, "_")
-
-const labels = (tags: ReadonlyArray<{ readonly key: string; readonly value: string }>, extra?: readonly [string, string]) => {
-  const all = extra === undefined ? tags.map((t) => [t.key, t.value] as const) : [...tags.map((t) => [t.key, t.value] as const), extra]
-  return all.length === 0 ? "" : `{${all.map(([k, v]) => `${sanitizeName(k)}="${escapeLabel(v)}"`).join(",")}}`
-}
-
-/** Every metric in Effect's registry, in the Prometheus text exposition format (0.0.4). */
-export const renderPrometheus = (): string => {
-  const byName = new Map<string, { type: string; help: string; lines: Array<string> }>()
-  const family = (name: string, type: string, help: string) => {
-    let f = byName.get(name)
-    if (f === undefined) byName.set(name, f = { type, help, lines: [] })
-    return f
-  }
-  for (const pair of Metric.unsafeSnapshot()) {
-    const key = pair.metricKey
-    const name = sanitizeName(key.name)
-    const help = Option.getOrElse(key.description, () => key.name)
-    const state = pair.metricState
-    if (MetricState.isCounterState(state)) {
-      family(name, "counter", help).lines.push(`${name}${labels(key.tags)} ${String(state.count)}`)
-    } else if (MetricState.isGaugeState(state)) {
-      family(name, "gauge", help).lines.push(`${name}${labels(key.tags)} ${String(state.value)}`)
-    } else if (MetricState.isHistogramState(state)) {
-      const f = family(name, "histogram", help)
-      for (const [bound, count] of state.buckets) f.lines.push(`${name}_bucket${labels(key.tags, ["le", String(bound)])} ${count}`)
-      f.lines.push(`${name}_bucket${labels(key.tags, ["le", "+Inf"])} ${state.count}`)
-      f.lines.push(`${name}_sum${labels(key.tags)} ${state.sum}`)
-      f.lines.push(`${name}_count${labels(key.tags)} ${state.count}`)
-    } else if (MetricState.isFrequencyState(state)) {
-      const f = family(name, "counter", help)
-      for (const [value, count] of state.occurrences) f.lines.push(`${name}${labels(key.tags, ["value", value])} ${count}`)
-    }
-  }
-  const out: Array<string> = []
-  for (const [name, f] of [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    out.push(`# HELP ${name} ${f.help.replace(/\n/g, " ")}`, `# TYPE ${name} ${f.type}`, ...f.lines)
-  }
-  return out.join("\n") + "\n"
-}
-
 const respond = (res: http.ServerResponse, status: number, type: string, body: string) => {
   res.writeHead(status, { "content-type": type, "cache-control": "no-store", "content-length": Buffer.byteLength(body) })
   res.end(body)
@@ -83,7 +45,7 @@ const handle = (options: StatusServerOptions) => (req: http.IncomingMessage, res
     if (req.method !== "GET" && req.method !== "HEAD") return respond(res, 405, "text/plain", "method not allowed\n")
     const path = (req.url ?? "/").split("?")[0]
     if (path === "/status") return respond(res, 200, "application/json", JSON.stringify(options.status()) + "\n")
-    if (path === "/metrics") return respond(res, 200, "text/plain; version=0.0.4", renderPrometheus())
+    if (path === "/metrics") return respond(res, 200, Prometheus.CONTENT_TYPE, Effect.runSync(Prometheus.snapshot))
     const route = path === undefined ? undefined : options.routes?.[path]
     if (route !== undefined) return respond(res, 200, "application/json", JSON.stringify(route()) + "\n")
     return respond(res, 404, "text/plain", "not found: try /status or /metrics\n")
