@@ -67,7 +67,10 @@ interface Outstanding {
   readonly replies: Map<ReplicaId, Protocol.Verified<Reply>>
 }
 
-export class PbftClient implements Client.ClientDriver<PbftMessage> {
+/** A client driver for `params.clientId`. */
+export const make = (params: PbftClientParams): PbftClientDriver => new PbftClientDriver(params)
+
+export class PbftClientDriver implements Client.ClientDriver<PbftMessage> {
   readonly clientId: ClientId
   private readonly config: PbftClientConfig
   private readonly trust: TrustModel.QuorumSystem

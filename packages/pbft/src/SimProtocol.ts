@@ -9,7 +9,7 @@
  */
 import type { LogIndex, ViewNumber } from "@synod/core"
 import type { Rng, SimProtocol } from "@synod/core/testing"
-import { PbftClient, type PbftClientConfig } from "./Client.js"
+import { PbftClientDriver, type PbftClientConfig } from "./Client.js"
 import type { PbftConfig } from "./Config.js"
 import { batchDigestOfFrames, NULL_DIGEST } from "./Digest.js"
 import * as Driver from "./Driver.js"
@@ -147,6 +147,6 @@ export const simProtocol = (options: SimOptions = {}): SimProtocol<PbftMessage> 
       disk: p.disk,
       config: { ...simConfig, ...options.config }
     }),
-  makeClient: (p) => new PbftClient({ clientId: p.clientId, trust: p.trust, config: { ...simClientConfig, ...options.client } }),
+  makeClient: (p) => new PbftClientDriver({ clientId: p.clientId, trust: p.trust, config: { ...simClientConfig, ...options.client } }),
   tamper: { equivocate, shiftView, lie }
 })

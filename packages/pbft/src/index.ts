@@ -19,6 +19,12 @@ export { verifyReplyCertificate } from "./ReplyCertificate.js"
 export { verifyEvidence } from "./Evidence.js"
 export { PbftCore, type PbftReplicaParams } from "./Core.js"
 export * as PbftDriver from "./Driver.js"
-export { PbftClient, type PbftClientConfig, type PbftClientParams } from "./Client.js"
+export * as Client from "./Client.js"
+export { PbftClientDriver, type PbftClientConfig, type PbftClientParams } from "./Client.js"
+/** The client driver under its first name (kept for code that constructs `new PbftClient(...)`). */
+export { PbftClientDriver as PbftClient } from "./Client.js"
+/** The Effect shells: `PbftReplica.run`, `PbftClientShell.make`. */
+export * as PbftReplica from "./PbftReplica.js"
+export * as PbftClientShell from "./PbftClient.js"
 export { simProtocol } from "./SimProtocol.js"
 export type { PbftMessage } from "./Messages.js"

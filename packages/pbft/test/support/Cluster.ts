@@ -21,7 +21,7 @@ import {
 } from "@synod/core"
 import { Kv, KvStateMachine } from "@synod/core/testing"
 import { Either } from "effect"
-import { PbftClient, type PbftClientConfig } from "../../src/Client.js"
+import { PbftClientDriver, type PbftClientConfig } from "../../src/Client.js"
 import type { PbftConfig } from "../../src/Config.js"
 import * as Driver from "../../src/Driver.js"
 import { codec, type PbftMessage, PROTOCOL } from "../../src/Messages.js"
@@ -54,7 +54,7 @@ export class Cluster {
   readonly signers: Map<PeerId, Crypto.Signer> = new Map()
   readonly replicas: Array<Driver.PbftDriver> = []
   readonly disks: Array<Map<string, Uint8Array>> = []
-  readonly clients: Array<PbftClient> = []
+  readonly clients: Array<PbftClientDriver> = []
   readonly events: Array<Array<Protocol.ProtocolEvent>> = []
   readonly completions: Array<Array<{ seq: number; outcome: Client.ClientOutcome }>> = []
   readonly readies: Array<{ readonly replica: number; readonly ready: Protocol.Ready<PbftMessage> }> = []
@@ -81,7 +81,7 @@ export class Cluster {
       this.replicas.push(this.build(r))
     }
     for (let c = 0; c < clients; c++) {
-      this.clients.push(new PbftClient({ clientId: `c${c}` as ClientId, trust: this.trust, config: options.client ?? {} }))
+      this.clients.push(new PbftClientDriver({ clientId: `c${c}` as ClientId, trust: this.trust, config: options.client ?? {} }))
       this.completions.push([])
     }
   }
