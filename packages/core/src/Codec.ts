@@ -16,6 +16,12 @@ export interface Codec<M> {
   readonly maxBytes: number
   encode(message: M): Uint8Array
   decode(bytes: Uint8Array): Either.Either<M, Rejection>
+  /**
+   * Optional: the payload as text, whose UTF-8 bytes are exactly
+   * `encode(message)`. With it, `Envelope.seal` writes the payload straight
+   * into the frame instead of allocating it on its own first.
+   */
+  encodeText?(message: M): string
 }
 
 export interface CodecOptions {
@@ -75,10 +81,12 @@ export const makeCodec = <M, I>(schema: Schema.Schema<M, I, never>, options: Cod
   const tags = tagsOf(schema)
   const encodeSync = Schema.encodeSync(schema)
   const decodeEither = Schema.decodeUnknownEither(schema, { errors: "first", onExcessProperty: "error" })
+  const encodeText = (message: M): string => JSON.stringify(encodeSync(message))
   return {
     tags,
     maxBytes,
-    encode: (message) => textEncoder.encode(JSON.stringify(encodeSync(message))),
+    encodeText,
+    encode: (message) => textEncoder.encode(encodeText(message)),
     decode: (bytes) => {
       if (bytes.byteLength > maxBytes) {
         return Either.left(reject("oversized", `payload of ${bytes.byteLength} bytes exceeds ${maxBytes}`))

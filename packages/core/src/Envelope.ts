@@ -62,8 +62,25 @@ const tagOf = (message: unknown): string => {
 }
 
 /** Encode and sign `message` from `signer.peer`. */
-export const seal = <M>(ctx: EnvelopeContext<M>, signer: Signer, message: M): Uint8Array =>
-  sealPayload(ctx, signer, tagOf(message), ctx.codec.encode(message))
+export const seal = <M>(ctx: EnvelopeContext<M>, signer: Signer, message: M): Uint8Array => {
+  const codec = ctx.codec
+  if (codec.encodeText === undefined || signer.signatureBytes === undefined) {
+    return sealPayload(ctx, signer, tagOf(message), codec.encode(message))
+  }
+  // the payload's text goes straight into the frame: one allocation for the whole frame
+  const text = codec.encodeText(message)
+  const expected = signer.signatureBytes
+  const prefix = headerPrefix(ctx.clusterId, ctx.protocol, tagOf(message), signer.peer)
+  const n = Buffer.byteLength(text, "utf8")
+  const at = prefix.byteLength + 4
+  if (expected < 0 || expected > MAX_SIGNATURE_BYTES) return sealPayload(ctx, signer, tagOf(message), enc.encode(text))
+  const frame = new Uint8Array(at + n + 1 + expected)
+  frame.set(prefix, 0)
+  writeU32(frame, prefix.byteLength, n)
+  const { read, written } = enc.encodeInto(text, frame.subarray(at, at + n))
+  if (read !== text.length || written !== n) return sealPayload(ctx, signer, tagOf(message), enc.encode(text))
+  return signInto(frame, at + n, signer, expected)
+}
 
 /** Sign an already-encoded payload (used by adversaries to craft frames, and by `seal`). */
 export const sealPayload = <M>(
@@ -80,14 +97,7 @@ export const sealPayload = <M>(
     // the signature's length is known: build the frame in place and sign its signed part
     const frame = new Uint8Array(signedLength + 1 + expected)
     writeSigned(frame, prefix, payload)
-    const signed = frame.subarray(0, signedLength)
-    const signature = signer.sign(signed)
-    if (signature.byteLength === expected) {
-      frame[signedLength] = expected
-      frame.set(signature, signedLength + 1)
-      return frame
-    }
-    return assemble(signed, signature)
+    return signInto(frame, signedLength, signer, expected)
   }
   const signed = new Uint8Array(signedLength)
   writeSigned(signed, prefix, payload)
@@ -108,16 +118,32 @@ const assemble = (signed: Uint8Array, signature: Uint8Array): Uint8Array => {
   return frame
 }
 
-/** Header prefix, then the u32 payload length and the payload, from offset 0 of `out`. */
-const writeSigned = (out: Uint8Array, prefix: Uint8Array, payload: Uint8Array): void => {
-  out.set(prefix, 0)
-  const at = prefix.byteLength
-  const n = payload.byteLength
+/**
+ * Sign `frame[0, signedLength)` and write the signature after it; `frame` has
+ * room for exactly `expected` signature bytes. A signer that returns another
+ * length still gets a correct frame, in a new buffer.
+ */
+const signInto = (frame: Uint8Array, signedLength: number, signer: Signer, expected: number): Uint8Array => {
+  const signed = frame.subarray(0, signedLength)
+  const signature = signer.sign(signed)
+  if (signature.byteLength !== expected) return assemble(signed, signature)
+  frame[signedLength] = expected
+  frame.set(signature, signedLength + 1)
+  return frame
+}
+
+const writeU32 = (out: Uint8Array, at: number, n: number): void => {
   out[at] = n >>> 24
   out[at + 1] = (n >>> 16) & 0xff
   out[at + 2] = (n >>> 8) & 0xff
   out[at + 3] = n & 0xff
-  out.set(payload, at + 4)
+}
+
+/** Header prefix, then the u32 payload length and the payload, from offset 0 of `out`. */
+const writeSigned = (out: Uint8Array, prefix: Uint8Array, payload: Uint8Array): void => {
+  out.set(prefix, 0)
+  writeU32(out, prefix.byteLength, payload.byteLength)
+  out.set(payload, prefix.byteLength + 4)
 }
 
 /**

@@ -11,7 +11,7 @@
  * Partitions are checked when a packet arrives, so a cut also loses what was
  * already in flight on the link, as on a real network.
  */
-import { EventKind, type EventQueue, type SimEvent } from "./internal/EventQueue.js"
+import { EventKind, type EventQueue, type OpenedFrame, type SimEvent } from "./internal/EventQueue.js"
 import { bump, type SimStats } from "./internal/Stats.js"
 import type { Prng } from "./Prng.js"
 
@@ -77,12 +77,16 @@ export class Network {
     this.maxArrived = new Int32Array(links).fill(-1)
   }
 
-  /** Put a frame on the link `from -> to` at time `now`; `incarnation` is the sender's. */
-  send(from: number, to: number, frame: Uint8Array, now: number, incarnation: number): void {
+  /**
+   * Put a frame on the link `from -> to` at time `now`; `incarnation` is the
+   * sender's. `opened`, when given, is shared by every packet carrying this
+   * same frame object from `from` (see `SimEvent.opened`).
+   */
+  send(from: number, to: number, frame: Uint8Array, now: number, incarnation: number, opened?: OpenedFrame): void {
     const link = from * this.n + to
     if (from === to) {
       // loopback never touches the wire
-      this.schedule(link, from, to, frame, now + this.options.minDelay, incarnation)
+      this.schedule(link, from, to, frame, now + this.options.minDelay, incarnation, opened)
       return
     }
     const f = this.faults
@@ -90,10 +94,10 @@ export class Network {
       this.lose("loss")
       return
     }
-    this.schedule(link, from, to, frame, now + this.delay(), incarnation)
+    this.schedule(link, from, to, frame, now + this.delay(), incarnation, opened)
     if (f.duplicate > 0 && this.rng.chance(f.duplicate)) {
       this.stats.duplicates++
-      this.schedule(link, from, to, frame, now + this.delay(), incarnation)
+      this.schedule(link, from, to, frame, now + this.delay(), incarnation, opened)
     }
   }
 
@@ -177,21 +181,20 @@ export class Network {
     return d
   }
 
-  private schedule(link: number, from: number, to: number, frame: Uint8Array, time: number, incarnation: number): void {
+  private schedule(
+    link: number,
+    from: number,
+    to: number,
+    frame: Uint8Array,
+    time: number,
+    incarnation: number,
+    opened: OpenedFrame | undefined
+  ): void {
     if (this.inFlight[link]! >= this.options.linkCapacity) {
       this.lose("overflow")
       return
     }
     this.inFlight[link]!++
-    this.queue.push({
-      time,
-      seq: 0,
-      kind: EventKind.Deliver,
-      node: to,
-      from,
-      incarnation,
-      linkSeq: this.sendSeq[link]!++,
-      frame
-    })
+    this.queue.schedule(time, EventKind.Deliver, to, from, incarnation, this.sendSeq[link]!++, frame, opened)
   }
 }

@@ -28,11 +28,26 @@ export interface SimEvent {
   /** Per-link send counter, to count reorders. */
   linkSeq: number
   frame: Uint8Array | undefined
+  /**
+   * Shared by every copy of one sealed frame (a broadcast's receivers, network
+   * duplicates): the first receiver opens the frame and leaves the outcome here.
+   */
+  opened?: OpenedFrame | undefined
 }
+
+/** The outcome of opening one frame object, sent by one node. */
+export interface OpenedFrame {
+  /** `Envelope.open`'s result; undefined until the first copy arrives. */
+  result: unknown
+}
+
+/** Free events kept for reuse: at most this many. */
+const POOL_LIMIT = 4096
 
 export class EventQueue {
   private heap: Array<SimEvent> = []
   private counter = 0
+  private readonly pool: Array<SimEvent> = []
 
   get size(): number {
     return this.heap.length
@@ -52,6 +67,44 @@ export class EventQueue {
       i = p
     }
     h[i] = e
+  }
+
+  /**
+   * Schedule an event built from these fields, reusing a recycled event object
+   * when there is one: a run schedules millions of events, and most of them
+   * would otherwise live just long enough to be promoted by the GC.
+   */
+  schedule(
+    time: number,
+    kind: EventKind,
+    node: number,
+    from: number,
+    incarnation: number,
+    linkSeq: number,
+    frame: Uint8Array | undefined,
+    opened: OpenedFrame | undefined
+  ): void {
+    const e = this.pool.pop()
+    if (e === undefined) {
+      this.push({ time, seq: 0, kind, node, from, incarnation, linkSeq, frame, opened })
+      return
+    }
+    e.time = time
+    e.kind = kind
+    e.node = node
+    e.from = from
+    e.incarnation = incarnation
+    e.linkSeq = linkSeq
+    e.frame = frame
+    e.opened = opened
+    this.push(e)
+  }
+
+  /** Hand back an event that was popped and fully handled; nothing may keep a reference to it. */
+  recycle(e: SimEvent): void {
+    e.frame = undefined
+    e.opened = undefined
+    if (this.pool.length < POOL_LIMIT) this.pool.push(e)
   }
 
   peek(): SimEvent | undefined {

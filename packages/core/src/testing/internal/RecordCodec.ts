@@ -58,6 +58,7 @@ export const recordCodec = <M extends { readonly _tag: string }>(spec: RecordSpe
   return {
     tags: new Set(tables.keys()),
     maxBytes,
+    encodeText: (message) => JSON.stringify(message),
     encode: (message) => textEncoder.encode(JSON.stringify(message)),
     decode: (bytes) => {
       if (bytes.byteLength > maxBytes) return Either.left(reject("oversized", `payload of ${bytes.byteLength} bytes exceeds ${maxBytes}`))

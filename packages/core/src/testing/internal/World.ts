@@ -5,11 +5,13 @@
  * advance) and reports what correct replicas do to the checkers as it happens.
  * Phases, workload and fault scheduling live in `Simulator.ts`.
  */
+import type { Either } from "effect"
 import type { ClientCompletion, ClientDriver } from "../../Client.js"
 import { type KeyRing, type Signer, simulatedKeyRing, simulatedSigner } from "../../Crypto.js"
 import { type EnvelopeContext, open, seal } from "../../Envelope.js"
 import { clientPeer, type ClientId, type PeerId, replicaPeer, type ReplicaId } from "../../Ids.js"
-import type { Driver, Outbound, ProtocolEvent } from "../../Protocol.js"
+import type { Driver, Outbound, ProtocolEvent, Verified } from "../../Protocol.js"
+import type { Rejection } from "../../Rejection.js"
 import type { AnyStateMachine } from "../../StateMachine.js"
 import { applyBatch } from "../../Storage.js"
 import type { QuorumSystem } from "../../TrustModel.js"
@@ -18,7 +20,7 @@ import { type ClientOp, invariantViolations, TraceCheckers, type Violation } fro
 import { defaultNetworkOptions, Network, TICK } from "../Network.js"
 import { Prng } from "../Prng.js"
 import type { SimProtocol } from "../SimProtocol.js"
-import { EventKind, EventQueue, type SimEvent } from "./EventQueue.js"
+import { EventKind, EventQueue, type OpenedFrame, type SimEvent } from "./EventQueue.js"
 import { bump, emptyStats, type SimStats } from "./Stats.js"
 import { TraceHash } from "./TraceHash.js"
 
@@ -35,6 +37,8 @@ export interface WorldConfig<M> {
   readonly clockSkew: boolean
   /** The simulator's own work, once per tick. */
   readonly onTick: () => void
+  /** Open each sealed frame once for all its receivers (see `World.open`). */
+  readonly openOncePerFrame: boolean
 }
 
 export interface ReplicaSlot<M> {
@@ -150,7 +154,7 @@ export class World<M> {
       this.clockTicks.push(0)
       this.scheduleTick(node)
     }
-    this.queue.push({ time: TICK, seq: 0, kind: EventKind.Control, node: -1, from: -1, incarnation: 0, linkSeq: 0, frame: undefined })
+    this.queue.schedule(TICK, EventKind.Control, -1, -1, 0, 0, undefined, undefined)
     for (let r = 0; r < this.n; r++) this.drainReplica(r)
   }
 
@@ -180,11 +184,12 @@ export class World<M> {
         this.tick(e.node)
         break
       case EventKind.Control:
-        this.queue.push({ time: this.time + TICK, seq: 0, kind: EventKind.Control, node: -1, from: -1, incarnation: 0, linkSeq: 0, frame: undefined })
+        this.queue.schedule(this.time + TICK, EventKind.Control, -1, -1, 0, 0, undefined, undefined)
         this.adversary?.tick()
         this.c.onTick()
         break
     }
+    this.queue.recycle(e)
     return true
   }
 
@@ -263,7 +268,7 @@ export class World<M> {
   private scheduleTick(node: number): void {
     this.clockBase[node]! += this.clockPeriod[node]!
     const time = this.clockBase[node]! + this.clockRng.int(JITTER)
-    this.queue.push({ time, seq: 0, kind: EventKind.Tick, node, from: -1, incarnation: 0, linkSeq: 0, frame: undefined })
+    this.queue.schedule(time, EventKind.Tick, node, -1, 0, 0, undefined, undefined)
   }
 
   private tick(node: number): void {
@@ -295,7 +300,7 @@ export class World<M> {
     }
     this.stats.deliveries++
     this.trace.frame(frame)
-    const opened = open(this.envelope, this.keys, frame, this.peers[e.from])
+    const opened = this.open(e, frame)
     if (to < this.n) {
       const s = this.replicas[to]!
       if (s.byzantine) this.adversary!.record(to, frame)
@@ -314,6 +319,27 @@ export class World<M> {
       this.clients[to - this.n]!.driver.step({ _tag: "Receive", envelope: opened.right })
       this.drainClient(to - this.n)
     }
+  }
+
+  /**
+   * `Envelope.open` for this delivery. Copies of one sealed frame from one
+   * sender (a broadcast, a duplicate) share one outcome: opening identical bytes
+   * from the same sender always gives the same result, so it is computed once
+   * per frame and every receiver gets it. Receivers then share the decoded
+   * message object, as they already share the frame bytes: cores must not
+   * mutate what they receive (their messages are readonly).
+   */
+  private open(e: SimEvent, frame: Uint8Array): Either.Either<Verified<M>, Rejection> {
+    const shared = e.opened
+    if (shared !== undefined && shared.result !== undefined) return shared.result as Either.Either<Verified<M>, Rejection>
+    const result = open(this.envelope, this.keys, frame, this.peers[e.from])
+    if (shared !== undefined) shared.result = result
+    return result
+  }
+
+  /** A fresh shared-outcome slot for one sealed frame, or none when every copy is to be opened on its own. */
+  private openedSlot(): OpenedFrame | undefined {
+    return this.c.openOncePerFrame ? { result: undefined } : undefined
   }
 
   /** Carry out a replica's Readys in the shell's order: persist, send, sendAfterPersist, events, advance. */
@@ -343,6 +369,7 @@ export class World<M> {
 
   private sendOut(r: number, s: ReplicaSlot<M>, out: Outbound<M>): void {
     const frame = seal(this.envelope, s.signer, out.message)
+    const opened = this.openedSlot()
     if (s.byzantine) {
       const to: Array<number> = []
       for (const peer of out.to) {
@@ -356,7 +383,7 @@ export class World<M> {
     for (const peer of out.to) {
       const node = this.nodeOfPeer.get(peer)
       if (node === undefined) this.stats.unroutable++
-      else this.network.send(r, node, frame, this.time, s.incarnation)
+      else this.network.send(r, node, frame, this.time, s.incarnation, opened)
     }
   }
 
@@ -391,10 +418,11 @@ export class World<M> {
       const ready = slot.driver.ready()
       for (const out of ready.send) {
         const frame = seal(this.envelope, slot.signer, out.message)
+        const opened = this.openedSlot()
         for (const peer of out.to) {
           const to = this.nodeOfPeer.get(peer)
           if (to === undefined) this.stats.unroutable++
-          else this.network.send(node, to, frame, this.time, 0)
+          else this.network.send(node, to, frame, this.time, 0, opened)
         }
       }
       slot.driver.advance()
