@@ -28,19 +28,24 @@ export const memberFrom = (r: ReplicaState, env: V<PbftMessage>): ReplicaId | un
 }
 
 /**
- * "It is in view v" (§4.2): a message of an older view is rejected; one for a
- * view we have not entered (or are still changing to) waits, bounded, until we do.
+ * "It is in view v" (§4.2): a message of an older view is rejected; one for
+ * the view we are changing to, or the next one, waits until we enter it. The
+ * wait is bounded overall and per sender, so a replica sending messages for
+ * views that never come cannot crowd out the others'.
  */
 export const admitView = (r: ReplicaState, view: number, env: V<PbftMessage>, relayed: boolean): boolean => {
   if (view === r.view && r.normal) return true
-  if (view < r.view) {
+  if (view < r.view || view > r.view + 1) {
     r.reject(env.from, "wrong-view", `${env.message._tag} for view ${view} in view ${r.view}`)
     return false
   }
-  if (r.future.length >= r.config.maxFutureMessages) {
-    r.reject(env.from, "overloaded", `more than ${r.config.maxFutureMessages} messages for views not entered`)
+  const held = r.futureBySender.get(env.from) ?? 0
+  const quota = Math.ceil(r.config.maxFutureMessages / r.trust.replicas.length)
+  if (r.future.length >= r.config.maxFutureMessages || held >= quota) {
+    r.reject(env.from, "overloaded", `too many messages for views not entered (${held} from this sender)`)
     return false
   }
+  r.futureBySender.set(env.from, held + 1)
   r.future.push({ envelope: env, relayed })
   return false
 }
@@ -120,7 +125,7 @@ const takeBatch = (r: ReplicaState): Array<KnownRequest> => {
   const batch: Array<KnownRequest> = []
   let bytes = 0
   while (r.pending.length > 0 && batch.length < r.config.maxBatchSize) {
-    const k = r.pending[0]!
+    const k = r.pending.peek()!
     const { clientId, seq } = k.verified.message
     const size = k.verified.frame.byteLength
     if (batch.length > 0 && bytes + size > r.config.maxBatchBytes) break
@@ -142,7 +147,7 @@ export const propose = (r: ReplicaState): void => {
     const seq = Math.max(r.nextSeq, r.log.low) + 1
     if (!r.log.inWindow(seq) || seq - r.lastExecuted > r.config.maxInFlightBatches) return
     const c = r.config
-    if (c.batchDelayTicks > 0 && r.pending.length < c.maxBatchSize && r.now - r.pending[0]!.since < c.batchDelayTicks) return
+    if (c.batchDelayTicks > 0 && r.pending.length < c.maxBatchSize && r.now - r.pending.peek()!.since < c.batchDelayTicks) return
     const taken = takeBatch(r)
     if (taken.length === 0) continue
     const batch: StoredBatch = {

@@ -21,6 +21,7 @@ import type { PbftMessage, Request } from "../Messages.js"
 import type { CapturedState, ReplyTable } from "../StateTransfer.js"
 import type { StableCheckpoint, ValidViewChange } from "../ViewChange.js"
 import type { Batches } from "./Batches.js"
+import { Fifo } from "./Fifo.js"
 import type { Frames, Signed } from "./Frames.js"
 import type { Commands } from "./Commands.js"
 
@@ -81,12 +82,14 @@ export class ReplicaState {
 
   // requests
   readonly waiting = new Map<string, KnownRequest>()
-  pending: Array<KnownRequest> = []
+  /** The primary's queue of requests for the next batches. */
+  readonly pending = new Fifo<KnownRequest>()
   readonly pendingKeys = new Set<string>()
   readonly assigned = new Map<string, number>()
 
   transfer: Transfer | undefined = undefined
   future: Array<{ readonly envelope: Protocol.Verified<PbftMessage>; readonly relayed: boolean }> = []
+  readonly futureBySender = new Map<PeerId, number>()
   readonly persistedSeqs = new Set<number>()
   lastStatusAt = 0
   /** A peer's status showed it ahead of us: our next status asks it for what we miss. */

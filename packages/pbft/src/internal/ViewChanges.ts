@@ -45,7 +45,7 @@ export const startViewChange = (r: ReplicaState, view: number, cause: string): v
   r.vcDeadline = undefined
   r.newViewDeadline = r.now + r.vcTimeout
   r.vcTimeout = Math.min(r.vcTimeout * 2, r.config.maxViewChangeTimeoutTicks)
-  r.pending = []
+  r.pending.clear()
   r.pendingKeys.clear()
   r.newViewFrame = undefined
   const slots = r.log.ordered()
@@ -127,7 +127,7 @@ const installNewView = (r: ReplicaState, plan: NewViewPlan, pps: ReadonlyArray<S
   r.persist(KEY_NEW_VIEW, frame)
   r.persist(KEY_VIEW_CHANGE, null)
   for (const [k, vc] of r.viewChanges) if (vc.view <= plan.view) r.viewChanges.delete(k)
-  r.pending = []
+  r.pending.clear()
   r.pendingKeys.clear()
   r.assigned.clear()
   r.maxAccepted = 0
@@ -153,5 +153,6 @@ const installNewView = (r: ReplicaState, plan: NewViewPlan, pps: ReadonlyArray<S
   fetchMissingBatches(r)
   const early = r.future
   r.future = []
+  r.futureBySender.clear()
   for (const f of early) r.dispatch(f.envelope, f.relayed)
 }
