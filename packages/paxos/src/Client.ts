@@ -11,9 +11,10 @@
  *   TimedOut   the deadline passed and some attempt may have reached a
  *              leader (or the session forgot the request): unknown.
  *
- * Limits: `maxInFlight` requests (keep it <= the replicas'
- * `maxSessionResults`); each attempt waits `attemptTimeoutTicks`; a request
- * gives up after `deadlineTicks`.
+ * Limits: `maxInFlight` requests; a new seq at most `sessionWindow` above
+ * the oldest pending one (keep it <= the replicas' `maxSessionResults`);
+ * each attempt waits `attemptTimeoutTicks`; a request gives up after
+ * `deadlineTicks`. `submit` returns undefined when a limit is reached.
  */
 import {
   type Client,
@@ -36,13 +37,20 @@ export interface ClientConfig {
   readonly deadlineTicks: number
   /** Consistency of `readOnly` submissions unless overridden per call. Default "linearizable". */
   readonly readConsistency: M.ReadConsistency
+  /**
+   * A new request's seq stays less than this far above the oldest one still
+   * pending (replicas refuse requests beyond their `maxSessionResults`, which
+   * this must not exceed). Default 64.
+   */
+  readonly sessionWindow: number
 }
 
 export const defaultClientConfig: ClientConfig = {
   maxInFlight: 16,
   attemptTimeoutTicks: 20,
   deadlineTicks: 3000,
-  readConsistency: "linearizable"
+  readConsistency: "linearizable",
+  sessionWindow: 64
 }
 
 export interface PaxosSubmitOptions extends Client.SubmitOptions {
@@ -57,6 +65,13 @@ export interface ClientParams {
   /** The replicas to try (the cluster's membership when the client starts). */
   readonly replicas: ReadonlyArray<ReplicaId>
   readonly seed: number
+  /**
+   * The first request number. Replicas remember a client's session across
+   * the client's restarts, so a new process of the same client must number
+   * above every seq an earlier one used (e.g. from a persisted counter or a
+   * clock). Default 0.
+   */
+  readonly firstSeq?: number
   readonly config?: Partial<ClientConfig>
 }
 
@@ -84,12 +99,17 @@ export interface PaxosClientDriver extends Client.ClientDriver<M.PaxosMessage> {
 export const make = (params: ClientParams): PaxosClientDriver => {
   const config: ClientConfig = { ...defaultClientConfig, ...params.config }
   if (params.replicas.length === 0) throw new RangeError("Paxos client: no replicas")
+  const firstSeq = params.firstSeq ?? 0
+  if (!Number.isSafeInteger(firstSeq) || firstSeq < 0) throw new RangeError(`Paxos client: firstSeq must be a non-negative safe integer, got ${firstSeq}`)
+  for (const k of ["maxInFlight", "attemptTimeoutTicks", "deadlineTicks", "sessionWindow"] as const) {
+    if (!Number.isSafeInteger(config[k]) || config[k] < 1) throw new RangeError(`Paxos client: ${k} must be a positive integer, got ${config[k]}`)
+  }
   const replicas = [...params.replicas].sort((a, b) => a - b)
   const out = new Protocol.ReadyBuffer<M.PaxosMessage>()
   let pendingReady: Protocol.Ready<M.PaxosMessage> | undefined
   const pending = new Map<number, Pending>()
   let completions: Array<Client.ClientCompletion> = []
-  let nextSeq = 0
+  let nextSeq = firstSeq
   let now = 0
   let leader: ReplicaId = replicas[Math.abs(Math.trunc(params.seed)) % replicas.length]!
 
@@ -109,7 +129,7 @@ export const make = (params: ClientParams): PaxosClientDriver => {
   }
 
   const start = (op: M.Operation, readOnly: boolean): number | undefined => {
-    if (pending.size >= config.maxInFlight) return undefined
+    if (pending.size >= config.maxInFlight || nextSeq - ackedBelow() >= config.sessionWindow) return undefined
     const seq = nextSeq++
     const p: Pending = { seq, op, readOnly, startedAt: now, sentAt: now, target: leader, mayHaveExecuted: false, refused: undefined }
     pending.set(seq, p)

@@ -25,6 +25,8 @@ export interface PaxosClientOptions<C, R, S> {
   readonly replicas: ReadonlyArray<ReplicaId>
   readonly stateMachine: StateMachine.StateMachine<C, R, S>
   readonly seed?: number
+  /** First request number (see `Client.ClientParams.firstSeq`): above every seq an earlier process of this client used. */
+  readonly firstSeq?: number
   readonly config?: Partial<Client.ClientConfig>
   readonly maxFrameBytes?: number
   readonly shell: Omit<ClientShell.ClientShellConfig<M.PaxosMessage>, "envelope">
@@ -49,6 +51,7 @@ export const make = <C, R, S>(
       clientId: options.clientId,
       replicas: options.replicas,
       seed: options.seed ?? 0,
+      ...(options.firstSeq !== undefined ? { firstSeq: options.firstSeq } : {}),
       ...(options.config !== undefined ? { config: options.config } : {})
     })
     const handle = yield* ClientShell.make(driver, { ...options.shell, envelope: M.envelope(options.clusterId, options.maxFrameBytes) })

@@ -87,6 +87,21 @@ describe("Paxos client driver", () => {
     expect(requests.map((r) => [r.seq, r.ackedBelow])).toEqual([[a, 0], [b, 0], [d, b]])
   })
 
+  it("numbers from firstSeq, and never runs more than sessionWindow past its oldest pending request", () => {
+    const c = Client.make({ clientId: "alice" as never, replicas: [0, 1, 2] as Array<ReplicaId>, seed: 0, firstSeq: 1_000, config: { sessionWindow: 3, maxInFlight: 10 } })
+    const slow = c.submit(bytes)!
+    expect(slow).toBe(1_000)
+    const b = c.submit(bytes)!
+    deliver(c, replicaPeer(0), reply(b, { _tag: "Committed", result: bytes, index: 1 as never }))
+    const d = c.submit(bytes)!
+    deliver(c, replicaPeer(0), reply(d, { _tag: "Committed", result: bytes, index: 2 as never }))
+    expect(c.submit(bytes)).toBeUndefined() // 1003 would be 3 above the pending 1000
+    deliver(c, replicaPeer(0), reply(slow, { _tag: "Committed", result: bytes, index: 3 as never }))
+    expect(c.submit(bytes)).toBe(1_003)
+    expect(sends(c).map((x) => [x.request.seq, x.request.ackedBelow])).toEqual([[1000, 1000], [1001, 1000], [1002, 1000], [1003, 1003]])
+    expect(() => Client.make({ clientId: "alice" as never, replicas: [0] as Array<ReplicaId>, seed: 0, firstSeq: -1 })).toThrow(RangeError)
+  })
+
   it("sends reads on the read path with the chosen consistency, and membership changes as Reconfigure", () => {
     const c = make({ readConsistency: "linearizable" })
     c.submit(bytes, { readOnly: true })
