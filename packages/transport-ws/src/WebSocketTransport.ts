@@ -139,7 +139,6 @@ export const make = (
     const inbox = yield* Queue.dropping<Transport.Incoming>(limits.inboxCapacity)
     const pauseAt = Math.floor((limits.inboxCapacity * 3) / 4)
     const resumeBelow = Math.floor(limits.inboxCapacity / 4)
-    const closedSignal = yield* Deferred.make<void>()
     const allClosed = yield* Deferred.make<void>()
     const links = new Map<PeerId, Link>()
     const connections = new Set<Connection>()
@@ -162,6 +161,9 @@ export const make = (
         )
       )
     }
+    // resolved once: these two are bumped for every message
+    const bytesIn = WsMetrics.tagged(WsMetrics.bytesIn, tags)
+    const bytesOut = WsMetrics.tagged(WsMetrics.bytesOut, tags)
     const drop = (reason: string, n = 1) => {
       if (n > 0) Metrics.tagged(Metrics.transportDropped, { transport: "ws", reason }).unsafeUpdate(n, [])
     }
@@ -265,10 +267,11 @@ export const make = (
         const link = conn.peer === undefined ? undefined : links.get(conn.peer)
         if (link !== undefined) pump(link)
       },
-      bytes: (direction, n) => WsMetrics.bump(direction === "in" ? WsMetrics.bytesIn : WsMetrics.bytesOut, tags, n)
+      bytes: (direction, n) => (direction === "in" ? bytesIn : bytesOut).unsafeUpdate(n, [])
     }
 
     const deliver = (item: Transport.Incoming, from: Connection | undefined): void => {
+      if (closed) return
       if (!Queue.unsafeOffer(inbox, item)) {
         drop("inbox-full")
         return
@@ -475,7 +478,8 @@ export const make = (
           link.outbox.clear()
         }
         for (const conn of connections) conn.close("shutdown", "transport closed")
-        yield* Deferred.succeed(closedSignal, undefined)
+        // ends `incoming` (Stream.fromQueue ends on shutdown); our offers never suspend, so nothing is interrupted
+        yield* Queue.shutdown(inbox)
         // peers answer our close frames; one that does not is cut off after closeGraceMs
         if (connections.size > 0) {
           yield* Deferred.await(allClosed).pipe(Effect.timeout(Duration.millis(limits.closeGraceMs + 100)), Effect.ignore)
@@ -487,8 +491,7 @@ export const make = (
       Stream.mapChunks((chunk) => {
         resumeIfDrained()
         return chunk
-      }),
-      Stream.interruptWhen(Deferred.await(closedSignal))
+      })
     )
 
     const service: WebSocketTransport = {
