@@ -4,15 +4,15 @@
  * heartbeats, socket backpressure, clients that do not listen, and wss://.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Envelope, Keys, Metrics, type PeerId } from "@synod/core"
-import { Effect, Either, Exit, Queue, Scope, Stream } from "effect"
+import { Envelope, Keys, Metrics, type PeerId, Transport } from "@synod/core"
+import { Effect, Either, Exit, Layer, Queue, Scope, Stream } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import { WebSocketServer } from "ws"
 import { responder } from "../src/Handshake.js"
 import * as WsMetrics from "../src/WsMetrics.js"
 import { alice, CLUSTER, eventually, metric, r, rawAuthenticated, ring, sealed, takeN, transport } from "./support.js"
-import type * as WebSocketTransport from "../src/WebSocketTransport.js"
+import * as WebSocketTransport from "../src/WebSocketTransport.js"
 
 type Received = { readonly from: PeerId; readonly bytes: Uint8Array }
 
@@ -163,6 +163,23 @@ describe("WebSocket transport between peers", () => {
       const before = yield* dropped("peer-down")
       yield* replica.send(r(3).peer, sealed(r(0), 3)) // a replica we have no address for and no connection from
       expect((yield* dropped("peer-down")) - before).toBe(1)
+    }))
+
+  it.scopedLive("as a layer: layerFromServices takes the signer and key ring from their services", () =>
+    Effect.gen(function*() {
+      const receiver = yield* transport(r(0))
+      const inbox = yield* collect(receiver)
+      const layer = WebSocketTransport.layerFromServices({ clusterId: CLUSTER, peers: [[receiver.self, receiver.address!]] }).pipe(
+        Layer.provide(Layer.mergeAll(Keys.layerSigner(Keys.signerOf(r(1))), Keys.layerKeyRing(ring)))
+      )
+      yield* Effect.gen(function*() {
+        const t = yield* Transport.Transport
+        expect(t.self).toBe(r(1).peer)
+        yield* t.send(receiver.self, sealed(r(1), 11))
+        const [m] = yield* takeN(inbox, 1)
+        expect(m!.from).toBe(r(1).peer)
+        expect(nOf(m!.bytes)).toBe(11)
+      }).pipe(Effect.provide(layer))
     }))
 
   it.scopedLive("wss:// with a user-supplied certificate; a dialer that does not trust it never connects", () =>
