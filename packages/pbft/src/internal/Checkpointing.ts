@@ -10,7 +10,8 @@ import * as StateTransfer from "../StateTransfer.js"
 import type { StableCheckpoint } from "../ViewChange.js"
 import { collectLog, persistStable } from "./Durable.js"
 import { tryExecute, updateTimer } from "./Execution.js"
-import { equivocation, memberFrom, propose } from "./Normal.js"
+import { propose } from "./Batching.js"
+import { equivocation, memberFrom } from "./Normal.js"
 import type { ReplicaState } from "./State.js"
 
 type V<M> = Protocol.Verified<M>
@@ -84,6 +85,9 @@ export const onFetchState = (r: ReplicaState, env: V<FetchState>): void => {
   if (memberFrom(r, env) === undefined) return
   const s = r.stable
   if (s.snapshot === undefined || s.seq === 0 || s.seq < env.message.seq) return
+  if (!r.limits.allow(env.from, "state", r.now, 1, Math.max(1, r.config.stateTransferRetryTicks >> 1))) {
+    return r.reject(env.from, "overloaded", "state requests over budget")
+  }
   r.send([env.from], new StateReply({ seq: s.seq as LogIndex, stateDigest: s.digest, snapshot: s.snapshot, checkpointProof: s.proof }))
 }
 

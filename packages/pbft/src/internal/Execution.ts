@@ -11,7 +11,8 @@ import type { Request } from "../Messages.js"
 import type { CachedReply } from "../StateTransfer.js"
 import type { StoredBatch } from "./Batches.js"
 import { takeCheckpoint } from "./Checkpointing.js"
-import { fetchMissingBatches, propose, sendReply } from "./Normal.js"
+import { fetchMissingBatches, propose } from "./Batching.js"
+import { sendReply } from "./Normal.js"
 import { type ReplicaState, requestKey } from "./State.js"
 
 const EMPTY: StoredBatch = { digest: NULL_DIGEST, frames: [], verified: [], requests: [], bytes: 0 }

@@ -23,7 +23,6 @@ export const recover = (r: ReplicaState, disk: ReadonlyMap<string, Uint8Array>):
   const meta = readMeta(disk)
   const clusterId = meta?.clusterId ?? clusterOfAnyFrame(disk)
   if (clusterId !== undefined) r.frames.useCluster(clusterId)
-  r.metaWritten = meta?.clusterId !== undefined
   recoverStable(r, disk)
   if (meta !== undefined) {
     r.view = meta.view

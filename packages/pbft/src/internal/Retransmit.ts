@@ -71,10 +71,12 @@ export const onStatus = (r: ReplicaState, env: V<Status>): void => {
   if (s.view > r.view || (s.view === r.view && s.normal && !r.normal) || s.lastExecuted > r.lastExecuted || s.stableSeq > r.lastExecuted) {
     r.peerAhead = true
   }
+  // answers cost more than the status that asks for them: one per half interval per peer
+  if (!r.limits.allow(env.from, "status", r.now, 1, Math.max(1, r.config.statusIntervalTicks >> 1))) return
   const to = [env.from]
   const behindInView = s.view < r.view || (s.view === r.view && !s.normal)
   if (r.normal) {
-    if (behindInView && r.newViewFrame !== undefined) relay(r, to, [r.newViewFrame])
+    if (behindInView) relayNewView(r, env.from)
     if (s.view === r.view && s.normal) {
       if (s.stableSeq < r.stable.seq && r.stable.proof.length > 0) relay(r, to, r.stable.proof)
       if (stuck && s.lastExecuted < r.lastExecuted && s.lastExecuted >= r.stable.seq) retransmitLog(r, to, s.lastExecuted)
@@ -88,6 +90,12 @@ export const onStatus = (r: ReplicaState, env: V<Status>): void => {
   if (newest > r.stable.seq && s.stableSeq < newest) {
     r.send(to, new Checkpoint({ seq: newest as LogIndex, stateDigest: r.ownCheckpoints.get(newest)!.digest }))
   }
+}
+
+/** Our new-view, for a peer still in an older view (at most once per status interval: it can be large). */
+export const relayNewView = (r: ReplicaState, peer: PeerId): void => {
+  if (!r.normal || r.newViewFrame === undefined) return
+  if (r.limits.allow(peer, "new-view", r.now, 1, r.config.statusIntervalTicks)) relay(r, [peer], [r.newViewFrame])
 }
 
 /** The batch and the pre-prepare, prepares and commits of the sequence numbers after `from`, bounded. */

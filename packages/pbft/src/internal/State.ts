@@ -22,6 +22,7 @@ import type { CapturedState, ReplyTable } from "../StateTransfer.js"
 import type { StableCheckpoint, ValidViewChange } from "../ViewChange.js"
 import type { Batches } from "./Batches.js"
 import { Fifo } from "./Fifo.js"
+import { RateLimit } from "./RateLimit.js"
 import type { Frames, Signed } from "./Frames.js"
 import type { Commands } from "./Commands.js"
 
@@ -96,14 +97,13 @@ export class ReplicaState {
   peerAhead = false
   /** The last executed sequence number each peer reported in its status. */
   readonly peerExecuted = new Map<ReplicaId, number>()
-  /** Whether `pbft/meta` (with the cluster id) is on disk yet. */
-  metaWritten = false
   /** Highest sequence number this replica prepared (any view): the barrier of read-only requests. */
   maxPrepared = 0
   /** Read-only requests waiting until everything prepared before them has executed (§5.1.3). */
   reads: Array<{ readonly envelope: Protocol.Verified<Request>; readonly barrier: number }> = []
   /** Requests this replica knows, by request digest (skips re-verifying a client signature in a batch). */
   readonly waitingByDigest = new Map<string, KnownRequest>()
+  readonly limits = new RateLimit()
   /** Handles a verified message (set by the core; used to replay buffered and relayed messages). */
   dispatch: (envelope: Protocol.Verified<PbftMessage>, relayed: boolean) => void = () => {}
 

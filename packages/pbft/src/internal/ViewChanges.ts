@@ -18,8 +18,9 @@ import { makeStable } from "./Checkpointing.js"
 import { KEY_NEW_VIEW, KEY_VIEW_CHANGE, persistMeta } from "./Durable.js"
 import { updateTimer } from "./Execution.js"
 import type { Signed } from "./Frames.js"
-import { acceptPrePrepare, enqueue, fetchMissingBatches, memberFrom, propose } from "./Normal.js"
-import { relay } from "./Retransmit.js"
+import { enqueue, fetchMissingBatches, propose } from "./Batching.js"
+import { acceptPrePrepare, memberFrom } from "./Normal.js"
+import { relay, relayNewView } from "./Retransmit.js"
 import type { ReplicaState } from "./State.js"
 
 type V<M> = Protocol.Verified<M>
@@ -55,7 +56,6 @@ export const startViewChange = (r: ReplicaState, view: number, cause: string): v
   for (const s of slots) if (s.seq > r.stable.seq && s.prepared !== undefined) prepared.set(s.seq, s.prepared)
   r.viewChanges.set(r.id, { from: r.id, view, stableSeq: r.stable.seq, stableDigest: r.stable.digest, checkpointProof: r.stable.proof, prepared, frame: vc.frame })
   persistMeta(r)
-  r.metaWritten = true
   r.persist(KEY_VIEW_CHANGE, vc.frame)
   r.sendAfterPersist(r.others, vc.message)
   r.event({ _tag: "Custom", name: "pbft.view-change", data: { view, cause } })
@@ -68,7 +68,7 @@ export const onViewChange = (r: ReplicaState, env: V<ViewChange>): void => {
   const m = env.message
   if (m.view < r.view || (m.view === r.view && r.normal)) {
     // the sender is behind: show it the new-view of the view we are in
-    if (r.normal && r.newViewFrame !== undefined) relay(r, [env.from], [r.newViewFrame])
+    relayNewView(r, env.from)
     return r.reject(env.from, "stale", `view-change for ${m.view} in view ${r.view}`)
   }
   const known = r.viewChanges.get(from)
@@ -123,7 +123,6 @@ const installNewView = (r: ReplicaState, plan: NewViewPlan, pps: ReadonlyArray<S
   r.normal = true
   r.newViewFrame = frame
   persistMeta(r)
-  r.metaWritten = true
   r.persist(KEY_NEW_VIEW, frame)
   r.persist(KEY_VIEW_CHANGE, null)
   for (const [k, vc] of r.viewChanges) if (vc.view <= plan.view) r.viewChanges.delete(k)
