@@ -1,0 +1,232 @@
+/**
+ * Linearizability of key-value histories (`History.ts`), one register per
+ * key: keys are independent, so each key's operations are checked on their
+ * own (Herlihy & Wing's locality). Each key is searched with Wing & Gong's
+ * algorithm and Lowe's configuration cache, in the shape of Porcupine; see
+ * `internal/Search.ts`.
+ *
+ * What the history means here (`shared/history-format.md`): `failed`
+ * operations and unknown gets are dropped; other unknown operations may take
+ * effect at any time after their call, or never, and are never required;
+ * intervals are closed (operations that touch are concurrent); values are
+ * compared by their JSON encoding ("1" differs from 1).
+ *
+ * The search is bounded: `maxSteps` per key (a step visits one call or return
+ * event; each costs at most a scan of the operations open at that time), after
+ * which the verdict is `Inconclusive` rather than a wait without end.
+ */
+import type { HistoryOperation, Time, Value } from "./History.js"
+import { encodeValue, valueKey } from "./History.js"
+import type { CheckOp } from "./internal/Partition.js"
+import { compile } from "./internal/Partition.js"
+import { ABSENT, CAS_FAILED, CAS_SWAPPED, DELETE, GET, PUT } from "./internal/Register.js"
+import { search } from "./internal/Search.js"
+import type { MinimalWitness } from "./internal/Witness.js"
+import { findFailingWindow, minimizeWitness, Relaxer } from "./internal/Witness.js"
+
+export interface CheckOptions {
+  /** Steps allowed for one key's search before giving up with `Inconclusive`. Default 20,000,000 (seconds of work). */
+  readonly maxSteps?: number
+  /** Steps allowed for shrinking the witness of a failing key. Default 5,000,000. */
+  readonly witnessSteps?: number
+}
+
+/**
+ * Why a key is not linearizable: `operations` (in call order) cannot be
+ * linearized whatever the key held before the first of them ("absent" when
+ * they start the key's history), even if every other write to the key took
+ * effect at any time after its call, or never. Removing any one of them makes
+ * them linearizable, when `minimal`.
+ */
+export interface Witness {
+  readonly operations: ReadonlyArray<HistoryOperation>
+  /** The operation of `operations` that the search could not place before its return. */
+  readonly blocked: HistoryOperation
+  readonly initial: "absent" | "unconstrained"
+  /** False when the witness budget ran out before no single operation could be removed. */
+  readonly minimal: boolean
+}
+
+export type CheckResult =
+  | { readonly _tag: "Linearizable"; readonly linearizable: true; readonly keys: number }
+  | { readonly _tag: "NotLinearizable"; readonly linearizable: false; readonly key: string; readonly witness: Witness }
+  /** The step budget ran out on `key` (and no other key failed): neither proved nor refuted. */
+  | { readonly _tag: "Inconclusive"; readonly linearizable: undefined; readonly key: string; readonly steps: number }
+
+const DEFAULT_MAX_STEPS = 20_000_000
+const DEFAULT_WITNESS_STEPS = 5_000_000
+
+/** The search's view of an operation, or undefined when it carries no information. */
+const toCheckOp = (op: HistoryOperation, source: number, intern: (v: Value | null) => number): CheckOp | undefined => {
+  const outcome = op.outcome
+  if (outcome.status === "failed") return undefined
+  const unknown = outcome.status === "unknown"
+  const ret: Time | undefined = outcome.status === "ok" ? outcome.returnNs : undefined
+  if (ret !== undefined && ret < op.callNs) {
+    throw new RangeError(`operation of client ${op.client} on "${op.key}" returns before its call`)
+  }
+  const base = { unknown, call: op.callNs, ret, source }
+  switch (op.op) {
+    case "get":
+      return op.outcome.status === "ok" ? { ...base, kind: GET, a1: intern(op.outcome.result), a2: 0 } : undefined
+    case "put":
+      return { ...base, kind: PUT, a1: intern(op.value), a2: 0 }
+    case "delete":
+      return { ...base, kind: DELETE, a1: 0, a2: 0 }
+    case "cas": {
+      const swapped = op.outcome.status !== "ok" || op.outcome.result
+      return { ...base, kind: swapped ? CAS_SWAPPED : CAS_FAILED, a1: intern(op.expected), a2: intern(op.value) }
+    }
+  }
+}
+
+type KeyVerdict =
+  | { readonly _tag: "Linearizable" }
+  | { readonly _tag: "NotLinearizable"; readonly witness: MinimalWitness }
+  | { readonly _tag: "Budget"; readonly steps: number }
+
+/** Steps for the first, quick attempt at a whole key, per operation. */
+const QUICK_STEPS_PER_OPERATION = 50
+
+/**
+ * One key. A quick search settles most histories. If it runs out, windows of
+ * the history are checked on their own (a cheap way to refute), and only then
+ * does the search get its whole budget.
+ */
+const checkKey = (ops: ReadonlyArray<CheckOp>, maxSteps: number, witnessSteps: number): KeyVerdict => {
+  const partition = compile(ops)
+  let relaxer: Relaxer | undefined
+  const relaxed = () => (relaxer ??= new Relaxer(ops))
+  const fromSearch = (blocked: number): KeyVerdict => {
+    // Operations called after the blocked one returned rarely matter.
+    const definite = relaxed().definite
+    const horizon = ops[blocked]!.ret!
+    const early = definite.filter((i) => ops[i]!.call <= horizon)
+    const trial = relaxed().trial(early, Math.min(maxSteps, witnessSteps))
+    const start = trial.fails
+      ? { members: early, found: trial }
+      : { members: definite, found: { blocked, initial: "absent" as const } }
+    const witness = minimizeWitness(relaxed(), start.members, start.found, maxSteps, witnessSteps - trial.steps)
+    return { _tag: "NotLinearizable", witness }
+  }
+
+  const quickSteps = Math.min(maxSteps, QUICK_STEPS_PER_OPERATION * ops.length + 10_000)
+  const quick = search(partition, ABSENT, quickSteps)
+  if (quick._tag === "Linearizable") return quick
+  if (quick._tag === "NotLinearizable") return fromSearch(quick.blocked)
+  const windows = findFailingWindow(relaxed(), maxSteps - quick.steps)
+  if (windows.window !== undefined && windows.trial !== undefined) {
+    const witness = minimizeWitness(relaxed(), windows.window, windows.trial, maxSteps, witnessSteps)
+    return { _tag: "NotLinearizable", witness }
+  }
+  const full = search(partition, ABSENT, maxSteps)
+  if (full._tag === "Linearizable") return full
+  if (full._tag === "NotLinearizable") return fromSearch(full.blocked)
+  return { _tag: "Budget", steps: quick.steps + windows.steps + full.steps }
+}
+
+/** Checks every key of `history`; reports the first key (in order of appearance) that is not linearizable. */
+export const checkHistory = (history: Iterable<HistoryOperation>, options: CheckOptions = {}): CheckResult => {
+  const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS
+  const witnessSteps = options.witnessSteps ?? DEFAULT_WITNESS_STEPS
+  const all = Array.from(history)
+  const byKey = new Map<string, Array<number>>()
+  all.forEach((op, i) => {
+    const list = byKey.get(op.key)
+    if (list === undefined) byKey.set(op.key, [i])
+    else list.push(i)
+  })
+
+  let inconclusive: { key: string; steps: number } | undefined
+  for (const [key, indices] of byKey) {
+    const ids = new Map<string, number>()
+    const intern = (v: Value | null): number => {
+      if (v === null) return ABSENT
+      const k = valueKey(v)
+      let id = ids.get(k)
+      if (id === undefined) ids.set(k, (id = ids.size + 1))
+      return id
+    }
+    const ops: Array<CheckOp> = []
+    const origin: Array<number> = [] // ops[k] is all[origin[k]]
+    for (const i of indices) {
+      const op = toCheckOp(all[i]!, ops.length, intern)
+      if (op === undefined) continue
+      ops.push(op)
+      origin.push(i)
+    }
+    if (ops.every((op) => op.unknown)) continue
+    const verdict = checkKey(ops, maxSteps, witnessSteps)
+    if (verdict._tag === "Linearizable") continue
+    if (verdict._tag === "Budget") {
+      inconclusive ??= { key, steps: verdict.steps }
+      continue
+    }
+    const original = (k: number) => all[origin[k]!]!
+    const found = verdict.witness
+    return {
+      _tag: "NotLinearizable",
+      linearizable: false,
+      key,
+      witness: {
+        operations: found.operations.map(original),
+        blocked: original(found.blocked),
+        initial: found.initial,
+        minimal: found.minimal
+      }
+    }
+  }
+  return inconclusive === undefined
+    ? { _tag: "Linearizable", linearizable: true, keys: byKey.size }
+    : { _tag: "Inconclusive", linearizable: undefined, ...inconclusive }
+}
+
+const show = (value: Value | null): string => (value === null ? "null" : encodeValue(value))
+
+/** One operation for people: where it was read from, who ran it, when, and what it did. */
+export const describeOperation = (op: HistoryOperation): string => {
+  const where = op.line === undefined ? "" : `line ${op.line}, `
+  const outcome = op.outcome
+  const until = outcome.status === "unknown" ? "?" : outcome.returnNs?.toString() ?? "?"
+  const call = op.op === "get"
+    ? "get"
+    : op.op === "put"
+    ? `put ${show(op.value)}`
+    : op.op === "delete"
+    ? "delete"
+    : `cas ${show(op.expected)} -> ${show(op.value)}`
+  const result = outcome.status === "unknown"
+    ? "unknown"
+    : outcome.status === "failed"
+    ? "failed"
+    : "result" in outcome
+    ? typeof outcome.result === "boolean" ? String(outcome.result) : show(outcome.result)
+    : "ok"
+  return `${where}client ${op.client}, [${op.callNs}, ${until}]: ${call} ${JSON.stringify(op.key)} => ${result}`
+}
+
+/** A check result for people: the verdict on the first line, then the witness if any. */
+export const formatCheckResult = (result: CheckResult): string => {
+  switch (result._tag) {
+    case "Linearizable":
+      return "linearizable"
+    case "Inconclusive":
+      return `unknown: the search on key ${JSON.stringify(result.key)} stopped after ${result.steps} steps (budget)`
+    case "NotLinearizable": {
+      const { key, witness } = result
+      const k = JSON.stringify(key)
+      const start = witness.initial === "absent"
+        ? `starting from an absent ${k}`
+        : `whatever ${k} held before the first of them`
+      const count = witness.operations.length
+      return [
+        `not linearizable: key ${k}`,
+        `  ${count === 1 ? "This operation" : `These ${count} operations`} cannot be linearized, ${start},`,
+        `  even if every other write to ${k} took effect at any time after its call, or never:`,
+        ...witness.operations.map((op) => `    ${describeOperation(op)}`),
+        `  No order places ${describeOperation(witness.blocked).split(":")[0]} before it returns.`,
+        ...(witness.minimal ? [] : [`  (The witness budget ran out: it may not be minimal.)`])
+      ].join("\n")
+    }
+  }
+}
