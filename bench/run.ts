@@ -23,7 +23,8 @@ export type { Figure, Suite } from "./harness.js"
 const registry: Record<string, () => Promise<Suite>> = {
   core: () => import("./core.js"),
   storage: () => import("./storage.js"),
-  ws: () => import("./ws.js")
+  ws: () => import("./ws.js"),
+  sim: () => import("./sim.js")
 }
 
 interface SuiteResult {

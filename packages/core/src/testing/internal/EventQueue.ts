@@ -41,13 +41,10 @@ export interface OpenedFrame {
   result: unknown
 }
 
-/** Free events kept for reuse: at most this many. */
-const POOL_LIMIT = 4096
 
 export class EventQueue {
   private heap: Array<SimEvent> = []
   private counter = 0
-  private readonly pool: Array<SimEvent> = []
 
   get size(): number {
     return this.heap.length
@@ -69,11 +66,7 @@ export class EventQueue {
     h[i] = e
   }
 
-  /**
-   * Schedule an event built from these fields, reusing a recycled event object
-   * when there is one: a run schedules millions of events, and most of them
-   * would otherwise live just long enough to be promoted by the GC.
-   */
+  /** Schedule an event built from these fields (one object shape for every event). */
   schedule(
     time: number,
     kind: EventKind,
@@ -84,27 +77,7 @@ export class EventQueue {
     frame: Uint8Array | undefined,
     opened: OpenedFrame | undefined
   ): void {
-    const e = this.pool.pop()
-    if (e === undefined) {
-      this.push({ time, seq: 0, kind, node, from, incarnation, linkSeq, frame, opened })
-      return
-    }
-    e.time = time
-    e.kind = kind
-    e.node = node
-    e.from = from
-    e.incarnation = incarnation
-    e.linkSeq = linkSeq
-    e.frame = frame
-    e.opened = opened
-    this.push(e)
-  }
-
-  /** Hand back an event that was popped and fully handled; nothing may keep a reference to it. */
-  recycle(e: SimEvent): void {
-    e.frame = undefined
-    e.opened = undefined
-    if (this.pool.length < POOL_LIMIT) this.pool.push(e)
+    this.push({ time, seq: 0, kind, node, from, incarnation, linkSeq, frame, opened })
   }
 
   peek(): SimEvent | undefined {

@@ -189,7 +189,6 @@ export class World<M> {
         this.c.onTick()
         break
     }
-    this.queue.recycle(e)
     return true
   }
 
