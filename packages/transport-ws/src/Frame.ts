@@ -3,10 +3,11 @@
  * side signs. Pure encoding and decoding; the state machines are in
  * `Handshake.ts`.
  *
- * Every WebSocket message is one binary frame. The first two frames each way
- * are handshake frames, told apart by their first byte; after the handshake
- * every frame is a signed envelope (`Envelope.ts`, starting with the magic
- * "SYN1" = 0x53...), carried as is so sending costs no copy.
+ * Every WebSocket message is one binary frame. The first frames each way are
+ * handshake frames, told apart by their first byte; after the handshake every
+ * frame is data, carried as is with no transport header: a signed envelope
+ * (`Envelope.ts`, starting with the magic "SYN1" = 0x53) in the default mode,
+ * any bytes in "opaque" mode.
  *
  *   HELLO  u8 kind = 0x01
  *          u8 version = 1

@@ -23,15 +23,14 @@
 import { type Crypto, Keys, Metrics, type PeerId, type Rejection, Transport } from "@synod/core"
 import { Deferred, Duration, Effect, Fiber, Layer, Queue, Random, Runtime, Schedule, type Scope, Stream } from "effect"
 import * as crypto from "node:crypto"
-import * as http from "node:http"
-import * as https from "node:https"
-import type { AddressInfo } from "node:net"
-import { WebSocket, WebSocketServer } from "ws"
+import type * as http from "node:http"
+import { WebSocket } from "ws"
 import { Connection, type ConnectionEvents } from "./Connection.js"
 import { initiator, responder } from "./Handshake.js"
 import { HandshakeFailure } from "./HandshakeFailure.js"
 import { backoffDelay } from "./internal/Backoff.js"
-import { Outbox } from "./internal/Outbox.js"
+import { type Link, makeLink, pumpLink, route, wakeWaiters } from "./internal/Link.js"
+import { listen, type ListenOptions } from "./internal/Listener.js"
 import { TokenBucket } from "./internal/TokenBucket.js"
 import { resolveLimits, type WsLimits } from "./Limits.js"
 import * as WsMetrics from "./WsMetrics.js"
@@ -39,12 +38,7 @@ import * as WsMetrics from "./WsMetrics.js"
 type TransportError = Transport.TransportError
 const TransportError = Transport.TransportError
 
-export interface TlsServerOptions {
-  /** PEM certificate chain. */
-  readonly cert: string | Buffer
-  /** PEM private key of the certificate. */
-  readonly key: string | Buffer
-}
+export type { TlsServerOptions } from "./internal/Listener.js"
 
 export interface TlsClientOptions {
   /** PEM CA certificates to trust for wss:// (default: the system store). */
@@ -60,7 +54,7 @@ export interface WebSocketTransportOptions {
   /** Every principal we accept connections and frames from. */
   readonly keys: Crypto.KeyRing
   /** Listen for peers (replicas). Port 0 picks a free port; read it from `address`. Omit for a client. */
-  readonly listen?: { readonly host?: string; readonly port: number; readonly tls?: TlsServerOptions }
+  readonly listen?: ListenOptions
   /** Peers to dial and keep dialing: PeerId -> ws:// or wss:// URL. Our own entry is ignored. */
   readonly peers?: Iterable<readonly [PeerId, string]>
   /** For dialing wss:// peers. */
@@ -101,17 +95,6 @@ export interface WebSocketTransport extends Transport.TransportService {
   /** Peers we can send to right now. */
   readonly connectedPeers: Effect.Effect<ReadonlyArray<PeerId>>
   readonly peerStatus: (peer: PeerId) => Effect.Effect<PeerStatus | undefined>
-}
-
-/** What we know about one peer: its address, its connections and the frames waiting for it. */
-interface Link {
-  readonly peer: PeerId
-  address: string | undefined
-  readonly outbox: Outbox
-  outbound: Connection | undefined
-  inbound: Connection | undefined
-  waiters: Array<Deferred.Deferred<void>>
-  stopDialing: (() => void) | undefined
 }
 
 const LOG_BURST = 20
@@ -171,41 +154,12 @@ export const make = (
     // ---- links and the per-peer pump ----
     const linkOf = (peer: PeerId, address: string | undefined): Link => {
       let link = links.get(peer)
-      if (link === undefined) {
-        link = {
-          peer,
-          address,
-          outbox: new Outbox(limits.maxQueuedFrames, limits.maxQueuedBytes),
-          outbound: undefined,
-          inbound: undefined,
-          waiters: [],
-          stopDialing: undefined
-        }
-        links.set(peer, link)
-      }
+      if (link === undefined) links.set(peer, link = makeLink(peer, address, limits))
       return link
     }
-
-    const route = (link: Link): Connection | undefined =>
-      link.outbound?.writable ? link.outbound : link.inbound?.writable ? link.inbound : undefined
-
-    /** Move queued frames to the best connection until the queue is empty or the socket buffer is full. */
-    const pump = (link: Link): void => {
-      const conn = route(link)
-      if (conn === undefined) return
-      while (link.outbox.length > 0) {
-        if (conn.bufferedAmount >= limits.maxBufferedBytes) {
-          conn.wantsWritable = true
-          return
-        }
-        conn.send(link.outbox.shift()!)
-      }
-    }
-
-    const routeUp = (link: Link): void => {
-      const waiters = link.waiters
-      link.waiters = []
-      for (const d of waiters) Deferred.unsafeDone(d, Effect.void)
+    const pump = (link: Link) => pumpLink(link, limits.maxBufferedBytes)
+    const routeUp = (link: Link) => {
+      wakeWaiters(link)
       pump(link)
     }
 
@@ -507,54 +461,6 @@ export const make = (
     }
     return service
   })
-
-// ---------------------------------------------------------------------------
-// The listening socket
-
-interface Listening {
-  readonly url: string
-}
-
-const listen = (
-  config: NonNullable<WebSocketTransportOptions["listen"]>,
-  limits: WsLimits,
-  onInbound: (ws: WebSocket, req: http.IncomingMessage) => void
-): Effect.Effect<Listening, TransportError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly server: http.Server; readonly wss: WebSocketServer; readonly url: string }, TransportError>((resume) => {
-      const server = config.tls === undefined
-        ? http.createServer()
-        : https.createServer({ cert: config.tls.cert, key: config.tls.key, minVersion: "TLSv1.2" })
-      // plain HTTP requests get 426; malformed requests and TLS failures only cost their socket
-      server.on("request", (_req, res) => {
-        res.writeHead(426, { "content-type": "text/plain", connection: "close" })
-        res.end("WebSocket only\n")
-      })
-      server.on("clientError", (_err, socket) => socket.destroy())
-      const wss = new WebSocketServer({ server, maxPayload: limits.maxFrameBytes, perMessageDeflate: false, clientTracking: false })
-      wss.on("connection", onInbound)
-      wss.on("error", () => {}) // re-emitted server errors; listen errors are handled below
-      wss.on("wsClientError", (_err, socket) => socket.destroy())
-      const onListenError = (err: Error) => {
-        resume(Effect.fail(new TransportError({ reason: "io", detail: `cannot listen on ${config.host ?? "127.0.0.1"}:${config.port}: ${err.message}` })))
-      }
-      server.once("error", onListenError)
-      server.listen(config.port, config.host ?? "127.0.0.1", () => {
-        server.off("error", onListenError)
-        server.on("error", () => {})
-        const bound = server.address() as AddressInfo
-        const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address
-        resume(Effect.succeed({ server, wss, url: `${config.tls === undefined ? "ws" : "wss"}://${host}:${bound.port}` }))
-      })
-    }),
-    ({ server, wss }) =>
-      Effect.async<void>((resume) => {
-        wss.close()
-        server.close(() => resume(Effect.void))
-        // sockets still open (peers slow to answer our close) must not hold the shutdown
-        server.closeAllConnections()
-      })
-  )
 
 // ---------------------------------------------------------------------------
 // Layers
