@@ -14,7 +14,7 @@
  *   seed       what one default seed of `npm run sim` does: 3 clients x 20
  *              requests, a 2000-tick safety phase (mostly heartbeats once the
  *              requests are done), then the liveness phase;
- *   busy       16 clients x 40 requests, a 10-tick safety phase: the run is
+ *   busy       8 clients x 30 requests, a 10-tick safety phase: the run is
  *              all commits, which is what commits/s and CPU per commit measure.
  *
  * The cases are measured round-robin in short windows (each window runs whole
@@ -31,9 +31,9 @@ import type { Figure } from "./harness.js"
 export const name = "sim"
 export const description = "deterministic simulator: deliveries/s and commits/s for reference, Paxos (n=3), PBFT (n=4, f=1), no faults"
 
-const ROUNDS = 5
-const WINDOW_MS = 1000
-const WARMUP_MS = 600
+const ROUNDS = 4
+const WINDOW_MS = 800
+const WARMUP_MS = 800
 
 const NO_FAULTS = { drop: 0, duplicate: 0, reorder: false, partitions: false, crashes: false, unsyncedLoss: 0, clockSkew: false }
 
@@ -45,7 +45,7 @@ interface Workload {
 }
 
 const SEED_WORKLOAD: Workload = { name: "seed", clients: 3, requestsPerClient: 20, safetyTicks: 2000 }
-const BUSY_WORKLOAD: Workload = { name: "busy", clients: 16, requestsPerClient: 40, safetyTicks: 10 }
+const BUSY_WORKLOAD: Workload = { name: "busy", clients: 8, requestsPerClient: 30, safetyTicks: 10 }
 
 interface Case {
   readonly label: string
