@@ -4,8 +4,8 @@
  *
  * Replicas execute each `(client, seq)` at most once and remember a client's
  * session across its restarts, so a process must number its requests above
- * every number an earlier process of the same client used (see
- * `internal/Sequencing.ts`). `open` picks
+ * every number an earlier process of the same client used (the Paxos client's
+ * `firstSeq`). `open` picks
  *
  *   firstSeq = max(reservedUpTo + 1, now in microseconds)
  *

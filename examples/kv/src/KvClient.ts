@@ -1,7 +1,8 @@
 /**
  * A key-value client over the WebSocket transport: the Paxos client driver
- * (renumbered by `internal/Sequencing.ts`) inside the generic client shell of
- * @synod/core, speaking the reference KV state machine's typed commands.
+ * inside the generic client shell of @synod/core, speaking the reference KV
+ * state machine's typed commands. Request numbers start at the `firstSeq`
+ * that `ClientSession` reserved for this process.
  *
  * Reads (`Get`) go through Paxos' linearizable read path: the leader answers
  * from its state once a quorum has confirmed its leadership at or after the
@@ -21,7 +22,6 @@ import { Duration, Effect, Layer, type Scope } from "effect"
 import * as CliError from "./CliError.js"
 import * as ClientSession from "./ClientSession.js"
 import * as ClusterDir from "./ClusterDir.js"
-import { sequenced } from "./internal/Sequencing.js"
 
 export interface KvClient {
   readonly name: string
@@ -30,7 +30,7 @@ export interface KvClient {
   readonly connectedReplicas: Effect.Effect<number>
   /** Bytes this client has sent over WebSocket. */
   readonly bytesSent: Effect.Effect<number>
-  /** Request numbers used so far. */
+  /** An upper bound on the request numbers used so far. */
   readonly issued: () => number
 }
 
@@ -80,20 +80,19 @@ export const connect = (o: ConnectOptions): Effect.Effect<KvClient, CliError.Cli
       // the client shell verifies every reply's signature (Envelope.open); once is enough
       verifySignatures: false
     }).pipe(Effect.mapError((e) => CliError.config(`cannot start the client transport: ${e.detail}`)))
-    const driver = sequenced(
-      Client.make({
-        clientId: makeClientId(o.name),
-        replicas: config.replicas.map((r) => r.id),
-        seed: o.seed ?? 0,
-        config: {
-          maxInFlight: inFlight,
-          deadlineTicks: Math.max(1, Math.round(((o.timeoutSeconds ?? 10) * 1000) / tickMs)),
-          readConsistency: "linearizable"
-        }
-      }),
-      o.firstSeq,
-      SESSION_WINDOW
-    )
+    const driver = Client.make({
+      clientId: makeClientId(o.name),
+      replicas: config.replicas.map((r) => r.id),
+      seed: o.seed ?? 0,
+      firstSeq: o.firstSeq,
+      config: {
+        maxInFlight: inFlight,
+        // a slow request (a leader change) must not let the others run past the replicas' session window
+        sessionWindow: SESSION_WINDOW,
+        deadlineTicks: Math.max(1, Math.round(((o.timeoutSeconds ?? 10) * 1000) / tickMs)),
+        readConsistency: "linearizable"
+      }
+    })
     const shell = yield* ClientShell.make(driver, {
       envelope: PaxosReplica.envelopeFor(config.clusterId),
       tickInterval: Duration.millis(tickMs),
@@ -102,12 +101,17 @@ export const connect = (o: ConnectOptions): Effect.Effect<KvClient, CliError.Cli
       Effect.provide(Layer.mergeAll(Layer.succeed(Transport.Transport, transport), Keys.layerSigner(signer), Keys.layerKeyRing(keys)))
     )
     const self = { self: o.key.peer }
+    // each submission takes at most one request number
+    let submitted = 0
     return {
       name: o.name,
-      submit: (command) => ClientShell.submitCommand(shell, KvStateMachine, command),
+      submit: (command) => Effect.suspend(() => {
+        submitted++
+        return ClientShell.submitCommand(shell, KvStateMachine, command)
+      }),
       connectedReplicas: Effect.map(transport.connectedPeers, (peers) => peers.filter((p) => p.startsWith("replica/")).length),
       bytesSent: WsMetrics.value(WsMetrics.bytesOut, self),
-      issued: driver.issued
+      issued: () => submitted
     } satisfies KvClient
   })
 

@@ -20,7 +20,8 @@ import * as ClusterDir from "./ClusterDir.js"
 import type { KvReplicaStatus } from "./StatusServer.js"
 
 const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url))
-const TSX = import.meta.resolve("tsx")
+/** Replicas run from the package directory, so `--import tsx` resolves to the workspace's tsx. */
+const PACKAGE_DIR = fileURLToPath(new URL("..", import.meta.url))
 /** How long a replica may take to print `ready:` (module loading on a busy machine is slow). */
 export const READY_TIMEOUT = Duration.seconds(90)
 const STOP_GRACE_MS = 3000
@@ -124,7 +125,7 @@ const fetchStatus = (replica: LocalReplica): Effect.Effect<KvReplicaStatus, Loca
 export const make = (options: LocalClusterOptions = {}): Effect.Effect<LocalCluster, LocalClusterError, Scope.Scope | FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const n = options.replicas ?? 3
-    const dir = options.dir ?? (yield* Effect.acquireRelease(
+    const dir = options.dir !== undefined ? path.resolve(options.dir) : (yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "synod-kv-"))),
       (d) => Effect.sync(() => fs.rmSync(d, { recursive: true, force: true }))
     ))
@@ -147,26 +148,32 @@ export const make = (options: LocalClusterOptions = {}): Effect.Effect<LocalClus
         if (replicas[id] !== undefined) return yield* fail(`replica ${id} is already running`)
         const logFile = path.join(dir, `replica-${id}.log`)
         const log = fs.createWriteStream(logFile, { flags: "a" })
-        const args = ["--conditions=source", "--import", TSX, MAIN, "replica", "--dir", dir, "--id", String(id), "--status-port", "0", ...(options.replicaArgs ?? [])]
+        const args = ["--conditions=source", "--import", "tsx", MAIN, "replica", "--dir", dir, "--id", String(id), "--status-port", "0", ...(options.replicaArgs ?? [])]
         const child = yield* Effect.acquireRelease(
-          Effect.sync(() => spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: childEnv() })),
+          Effect.sync(() => spawn(process.execPath, args, { cwd: PACKAGE_DIR, stdio: ["ignore", "pipe", "pipe"], env: childEnv() })),
           (c) => Effect.zipRight(stop(c), Effect.sync(() => log.end()))
         ).pipe(Effect.provideService(Scope.Scope, scope))
         const ready = yield* Deferred.make<string, LocalClusterError>()
         const exited = yield* Deferred.make<number | null>()
         let buffered = ""
-        child.stdout!.on("data", (chunk: Buffer) => {
+        // the last output, for errors (the log file goes away with a temporary directory)
+        let tail = ""
+        const keep = (chunk: Buffer) => {
           log.write(chunk)
+          tail = (tail + chunk.toString("utf8")).slice(-4000)
+        }
+        child.stdout!.on("data", (chunk: Buffer) => {
+          keep(chunk)
           buffered += chunk.toString("utf8")
           const match = /ready: .*status (http:\/\/[^\s/]+)\/status/.exec(buffered)
           if (match !== null) Deferred.unsafeDone(ready, Exit.succeed(match[1]!))
           if (buffered.length > 64 * 1024) buffered = buffered.slice(-4096)
         })
-        child.stderr!.on("data", (chunk: Buffer) => log.write(chunk))
+        child.stderr!.on("data", keep)
         child.once("error", (e) => Deferred.unsafeDone(ready, Exit.fail(fail(`replica ${id}: ${e.message}`))))
         child.once("exit", (code) => {
           Deferred.unsafeDone(exited, Exit.succeed(code))
-          Deferred.unsafeDone(ready, Exit.fail(fail(`replica ${id} exited with code ${code} before it was ready (see ${logFile})`)))
+          Deferred.unsafeDone(ready, Exit.fail(fail(`replica ${id} exited with code ${code} before it was ready:\n${tail}`)))
           if (children[id] === child) {
             children[id] = undefined
             replicas[id] = undefined

@@ -27,6 +27,6 @@ const onSignal = () => {
 process.on("SIGINT", onSignal)
 process.on("SIGTERM", onSignal)
 fiber.addObserver((exit) => {
-  const code = Exit.isSuccess(exit) ? exit.value : 1
+  const code = Exit.isSuccess(exit) ? exit.value : Exit.isInterrupted(exit) ? 130 : 1
   process.exit(signalledAt !== undefined && argv[0] === "replica" && (code === 130 || code === 0) ? 0 : code)
 })
