@@ -35,6 +35,20 @@ describe("view change", () => {
     for (const r of [1, 2, 3]) expect(c.ofTag(r, "Committed").map((e) => [e.index, e.requests.length])).toEqual([[1, 1]])
   })
 
+  it("a primary that serves other clients but ignores one is replaced (the timer runs per request, §4.5.2)", () => {
+    const c = new Cluster(fast)
+    // the primary never sees client 1's request, directly or relayed
+    c.filter = (m) => !(m.to === replicaPeer(0) && ((m.message._tag === "Request" && m.message.clientId === "c1") || m.message._tag === "Relay"))
+    const starved = c.submit(1, put("y", "1"))
+    for (let i = 0; i < 40 && c.outcome(1, starved) === undefined; i++) {
+      const seq = c.submit(0, put("x", `${i}`))
+      expect(c.runUntil(() => c.outcome(0, seq) !== undefined, 200)).toBe(true)
+      c.run(3)
+    }
+    expect(c.outcome(1, starved)?._tag).toBe("Committed")
+    expect([1, 2, 3].map((r) => c.replicas[r]!.view())).toEqual([1, 1, 1])
+  })
+
   it("two view changes in a row (the next primary is silent too) still reach agreement", () => {
     const c = new Cluster({ n: 7, ...fast })
     c.filter = (m) => m.from !== replicaPeer(0) && m.from !== replicaPeer(1)

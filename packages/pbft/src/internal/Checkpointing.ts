@@ -123,6 +123,6 @@ const install = (r: ReplicaState, cert: StableCheckpoint, snapshot: Uint8Array, 
   for (const [clientId, reply] of r.replies) r.doneWaiting(clientId, reply.seq)
   for (const [key, seq] of r.assigned) if (seq <= cert.seq) r.assigned.delete(key)
   r.event({ _tag: "StateTransferred", index: cert.seq, stateDigest: cert.digest })
-  updateTimer(r, true)
+  updateTimer(r)
   tryExecute(r)
 }

@@ -32,18 +32,19 @@ export const tryExecute = (r: ReplicaState): void => {
       fetchMissingBatches(r)
       break
     }
-    execute(r, n, batch)
+    if (execute(r, n, batch) > 0) r.vcTimeout = r.config.viewChangeTimeoutTicks
     progressed = true
   }
   if (progressed) {
-    r.vcTimeout = r.config.viewChangeTimeoutTicks
-    updateTimer(r, true)
+    updateTimer(r)
     answerReads(r)
     propose(r)
   }
 }
 
-const execute = (r: ReplicaState, n: number, batch: StoredBatch): void => {
+/** Execute batch n; returns how many requests ran (duplicates of executed ones do not). */
+const execute = (r: ReplicaState, n: number, batch: StoredBatch): number => {
+  let ran = 0
   r.event({
     _tag: "Committed",
     index: n,
@@ -59,9 +60,11 @@ const execute = (r: ReplicaState, n: number, batch: StoredBatch): void => {
     r.doneWaiting(q.clientId, q.seq)
     r.event({ _tag: "Executed", index: n, clientId: q.clientId, seq: q.seq })
     sendReply(r, q.clientId, reply, false, n)
+    ran++
   }
   r.lastExecuted = n
   if (n % r.config.checkpointInterval === 0) takeCheckpoint(r, n)
+  return ran
 }
 
 /** Apply one command; an undecodable command gets the same rejection on every correct replica. */
@@ -116,16 +119,29 @@ const replyRead = (r: ReplicaState, q: Request): void => {
 }
 
 /**
- * The backup's view-change timer (§4.5.2): running while it waits to execute a
- * request it knows (received, or in an accepted pre-prepare); restarted when
- * execution makes progress, stopped when nothing is waiting.
+ * The backup's view-change timer (§4.5.2): it runs for one request the backup
+ * is waiting to execute (received, relayed, or in an accepted batch). When that
+ * request executes, the timer restarts for the oldest other waiting request,
+ * or stops. Executing other requests (or null batches) does not restart it, so
+ * a primary cannot starve one client while it serves the others.
  */
-export const updateTimer = (r: ReplicaState, progressed: boolean): void => {
+export const updateTimer = (r: ReplicaState): void => {
   if (!r.normal || r.isPrimary()) {
     r.vcDeadline = undefined
+    r.timedRequest = undefined
     return
   }
-  const busy = r.waiting.size > 0 || r.maxAccepted > r.lastExecuted
-  if (!busy) r.vcDeadline = undefined
-  else if (r.vcDeadline === undefined || progressed) r.vcDeadline = r.now + r.vcTimeout
+  const timed = r.timedRequest
+  if (timed !== undefined && r.vcDeadline !== undefined) {
+    const w = r.waiting.get(timed.clientId)
+    if (w !== undefined && w.verified.message.seq === timed.seq) return
+  }
+  const oldest = r.waiting.values().next()
+  if (oldest.done === true) {
+    r.vcDeadline = undefined
+    r.timedRequest = undefined
+  } else {
+    r.timedRequest = { clientId: oldest.value.verified.message.clientId, seq: oldest.value.verified.message.seq }
+    r.vcDeadline = r.now + r.vcTimeout
+  }
 }

@@ -96,7 +96,7 @@ export const onRequest = (r: ReplicaState, env: V<Request>, relayed: boolean): v
     // also a request another replica relayed, so no replica can make backups wait for a
     // request the primary never saw
     if (!relayed || isNew) r.send([replicaPeer(r.primary())], new Relay({ frames: [env.frame] }))
-    updateTimer(r, false)
+    updateTimer(r)
   }
 }
 
@@ -156,7 +156,7 @@ export const acceptPrePrepare = (r: ReplicaState, slot: Slot, pp: Signed<PrePrep
     for (const p of slot.prepares.values()) if (p.message.digest !== digest) tellConflict(r, slot, p.from)
   }
   checkPrepared(r, slot)
-  updateTimer(r, false)
+  updateTimer(r)
 }
 
 /** A backup prepared another digest for this slot: show it our pre-prepare, so it holds both of the primary's. */

@@ -60,6 +60,8 @@ export class ReplicaState {
   vcTimeout: number
   /** When the backup's request timer fires (normal status). */
   vcDeadline: number | undefined = undefined
+  /** The waiting request the timer runs for. */
+  timedRequest: { readonly clientId: string; readonly seq: number } | undefined = undefined
   /** When waiting for a new-view gives up (view-change status). */
   newViewDeadline = 0
   ownViewChange: Signed<PbftMessage & { _tag: "ViewChange" }> | undefined = undefined

@@ -148,7 +148,7 @@ const installNewView = (r: ReplicaState, plan: NewViewPlan, pps: ReadonlyArray<S
   } else if (known.length > 0) {
     relay(r, [replicaPeer(r.primary())], known.map((k) => k.verified.frame))
   }
-  updateTimer(r, false)
+  updateTimer(r)
   fetchMissingBatches(r)
   const early = r.future
   r.future = []
