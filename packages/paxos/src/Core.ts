@@ -11,7 +11,7 @@
  * reloads the promise and the log, and replays the chosen slots above the
  * snapshot (silently: their events were reported before the crash).
  */
-import { Codec, peerReplica, Protocol, type ReplicaId, type StateMachine, type TrustModel } from "@synod/core"
+import { Codec, peerReplica, Protocol, type ReplicaId, type StateMachine, type Status as CoreStatus, type TrustModel } from "@synod/core"
 import * as Acceptor from "./Acceptor.js"
 import * as B from "./Ballot.js"
 import * as Config from "./Config.js"
@@ -26,6 +26,7 @@ import { ReadIndex } from "./ReadIndex.js"
 import { Configuration } from "./Reconfiguration.js"
 import * as Requests from "./Requests.js"
 import { SessionTable } from "./Session.js"
+import * as Status from "./Status.js"
 
 /** Largest snapshot payload decoded (the state machine's snapshot, as JSON). */
 export const MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
@@ -85,6 +86,7 @@ export class PaxosCore implements Protocol.Core<M.PaxosMessage> {
     s.replaying = true
     Learner.applyChosen(s)
     s.replaying = false
+    s.heardChosen(Math.max(s.applied, s.log.highestChosen()))
     if (config.lease !== undefined) {
       // leases granted before the crash are forgotten: honour them all by refusing every prepare for one lease
       s.leaseHolder = s.me
@@ -161,6 +163,11 @@ export class PaxosCore implements Protocol.Core<M.PaxosMessage> {
 
   invariants(): ReadonlyArray<string> {
     return this.state.sm.invariants?.() ?? []
+  }
+
+  /** What this replica reports to operators (see `Status.ts`); cheap, and changes nothing. */
+  status(): CoreStatus.ReplicaStatus {
+    return Status.of(this.state)
   }
 
   /** The ballot this replica leads or follows. */

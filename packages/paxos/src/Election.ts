@@ -42,6 +42,7 @@ export const observeLeader = (s: State, ballot: Ballot, cause: string): void => 
   if (s.role !== "follower" && B.greaterThan(ballot, s.ballot)) Proposer.stepDown(s, "higher-ballot")
   if (B.greaterThan(ballot, s.leaderBallot)) {
     s.leaderBallot = ballot
+    if (s.role === "follower") s.progress.reset()
     if (ballot.replica !== s.me) {
       s.event({ _tag: "ViewChanged", view: ballot.round, leader: ballot.replica, cause: "higher-ballot" })
       s.event({ _tag: "Custom", name: "paxos/leader", data: { ballot: ballot.toString(), via: cause, fencingToken: B.fencingToken(ballot) } })
@@ -69,6 +70,7 @@ export const campaign = (s: State, cause: string): void => {
   see(s, ballot)
   s.role = "candidate"
   s.ballot = ballot
+  s.campaignCause = cause
   s.event({ _tag: "Custom", name: "paxos/campaign", data: { ballot: ballot.toString(), cause } })
   Proposer.beginPhase1(s)
 }
@@ -79,7 +81,7 @@ export const onTick = (s: State): void => {
   s.electionElapsed++
   if (s.role === "candidate") Proposer.retransmitPrepares(s)
   if (s.electionElapsed < s.electionTimeout) return
-  if (!s.config.preVote) return campaign(s, s.role === "candidate" ? "retry" : "timeout")
+  if (!s.config.preVote) return campaign(s, s.role === "candidate" ? "election-retry" : "election-timeout")
   // a failed campaign polls again too, so a candidate that lost its peers does not inflate its ballot
   if (s.role === "candidate") Proposer.stepDown(s, "election-timeout")
   poll(s)
@@ -102,7 +104,7 @@ const checkPoll = (s: State): void => {
   const p = s.poll
   if (p === undefined) return
   const m = s.configuration.at(s.applied + 1)
-  if (m.quorum.isQuorum("election", [...p.grants].filter((r) => m.members.includes(r)))) campaign(s, "timeout")
+  if (m.quorum.isQuorum("election", [...p.grants].filter((r) => m.members.includes(r)))) campaign(s, "election-timeout")
 }
 
 /** Grant a poll when we would promise its ballot and have no live leader of our own. */

@@ -45,6 +45,7 @@ export const decodeSnapshot = (bytes: Uint8Array): M.SnapshotRecord => decodeSna
 /** `value` is chosen in `slot`: record it and apply every slot that is now contiguous. */
 export const markChosen = (s: State, slot: number, value: M.Batch): void => {
   if (slot <= s.applied) return
+  s.heardChosen(slot)
   s.persist(s.log.choose(slot, value))
   applyChosen(s)
 }
@@ -89,7 +90,10 @@ const applyItem = (s: State, slot: number, item: M.Item): void => {
     case "Duplicate":
       return answer(s, item, outcomeOf(check.result))
     case "New": {
+      // phases at apply, where the session table makes them once per request (a request can sit in two slots)
+      s.phase(item.clientId, item.seq, "committed", slot)
       const result = item._tag === "Command" ? execute(s, slot, item) : reconfigure(s, slot, item)
+      if (result._tag === "Ok") s.phase(item.clientId, item.seq, "executed", slot)
       s.sessions.record(item.clientId, item.seq, result)
       return answer(s, item, outcomeOf(result))
     }
@@ -135,6 +139,7 @@ const answer = (s: State, item: M.Item, outcome: M.Outcome): void => {
   if (peer === undefined) return
   s.waiters.delete(key)
   s.sendAfterPersist(peer, new M.Reply({ clientId: item.clientId as ClientId, seq: item.seq, outcome }, true))
+  s.phase(item.clientId, item.seq, "replied", outcome._tag === "Committed" ? outcome.index : undefined)
 }
 
 // ---------------------------------------------------------------------------
@@ -195,6 +200,7 @@ export const installSnapshot = (s: State, record: M.SnapshotRecord, durable: boo
 export const onCommit = (s: State, from: PeerId, m: M.Commit): void => {
   if (peerReplica(from) !== m.ballot.replica) return s.rejected(from, "invalid", `commit for ballot ${m.ballot} signed by ${from}`)
   if (m.to < m.from || m.to - m.from >= M.MAX_COMMIT_RANGE) return s.rejected(from, "invalid", `commit range ${m.from}..${m.to}`)
+  s.heardChosen(m.to)
   if (!B.lessThan(m.ballot, s.promised)) Election.observeLeader(s, m.ballot, "commit")
   let missing = false
   for (let slot = Math.max(m.from, s.applied + 1); slot <= m.to; slot++) {
@@ -208,6 +214,8 @@ export const onCommit = (s: State, from: PeerId, m: M.Commit): void => {
 
 /** A peer (leader, promiser) knows the log is chosen through `chosenThrough`: catch up if we lag and the lag persists. */
 export const noteChosenThrough = (s: State, peer: ReplicaId, chosenThrough: number): void => {
+  s.heardChosen(chosenThrough)
+  if (s.role === "follower") s.progress.acknowledged(peer, chosenThrough)
   if (chosenThrough <= s.applied) {
     s.behindTarget = 0
     return
@@ -277,6 +285,8 @@ export const onInstallSnapshot = (s: State, from: PeerId, m: M.InstallSnapshot):
 }
 
 const continueCatchUp = (s: State, peer: ReplicaId, chosenThrough: number, progressed: boolean): void => {
+  s.heardChosen(chosenThrough)
+  s.progress.acknowledged(peer, chosenThrough)
   if (s.catchUp?.peer === peer) s.catchUp = undefined
   // keep pulling while the peer is ahead and answers move us forward
   if (progressed && chosenThrough > s.applied) requestCatchUp(s, peer)

@@ -91,6 +91,13 @@ export class Log {
     return entryWrite(slot, e)
   }
 
+  /** The highest slot with a known chosen value (0: none); a scan, for start-up. */
+  highestChosen(): number {
+    let max = 0
+    for (const [slot, e] of this.entries) if (e.chosen !== undefined && slot > max) max = slot
+    return max
+  }
+
   /** Accepted proposals in slots >= `from`, ascending, at most `limit`. */
   acceptedFrom(from: number, limit: number): Array<AcceptedEntry> {
     const out: Array<AcceptedEntry> = []

@@ -31,6 +31,7 @@ import * as M from "./Messages.js"
 export const beginPhase1 = (s: State): void => {
   const p1 = new Phase1(s.applied + 1)
   s.phase1 = p1
+  s.progress.reset()
   addPromise(s, s.me, s.applied, Acceptor.reportFrom(s, p1.start))
   sendPrepares(s, s.configuration.members())
   checkElected(s)
@@ -67,6 +68,8 @@ const addPromise = (s: State, from: ReplicaId, chosenThrough: number, accepted: 
     p1.chosenThrough = chosenThrough
     p1.chosenThroughFrom = from
   }
+  s.heardChosen(chosenThrough)
+  if (from !== s.me) s.progress.acknowledged(from, chosenThrough)
 }
 
 /** Phase 1(b) answers reach the proposer. */
@@ -106,7 +109,7 @@ const becomeLeader = (s: State): void => {
   s.nextSlot = Math.max(s.applied, p1.chosenThrough) + 1
   s.lastHeard.clear()
   s.reads.reset()
-  s.event({ _tag: "ViewChanged", view: s.ballot.round, leader: s.me, cause: "elected" })
+  s.event({ _tag: "ViewChanged", view: s.ballot.round, leader: s.me, cause: s.campaignCause })
   s.event({ _tag: "Custom", name: "paxos/fencing-token", data: { ballot: s.ballot.toString(), fencingToken: B.fencingToken(s.ballot) } })
   sendHeartbeat(s)
 }
@@ -171,7 +174,12 @@ const proposeIn = (s: State, slot: number, value: M.Batch, members: ReadonlyArra
     p.votes.add(s.me)
   }
   s.inFlight.set(slot, p)
-  for (const item of value.items) s.inFlightKeys.set(requestKey(item.clientId, item.seq), slot)
+  for (const item of value.items) {
+    const key = requestKey(item.clientId, item.seq)
+    // once per admission: recovered values (P2c) and a second slot holding the same request report nothing
+    if (s.waiters.has(key) && !s.inFlightKeys.has(key)) s.phase(item.clientId, item.seq, "proposed", slot)
+    s.inFlightKeys.set(key, slot)
+  }
   s.sendAfterPersist(members, accept(s, slot, value))
   checkChosen(s, slot, p)
 }
@@ -195,6 +203,7 @@ export const onAccepted = (s: State, from: PeerId, m: M.Accepted): void => {
     return s.rejected(from, B.lessThan(m.ballot, s.ballot) ? "stale" : "wrong-view", `accepted ${m.ballot}, our ballot ${s.ballot}`)
   }
   s.lastHeard.set(r, s.now)
+  s.progress.accepted(r, m.slot)
   const p = s.inFlight.get(m.slot)
   if (p === undefined) return s.rejected(from, "duplicate", `slot ${m.slot} is not in flight`)
   if (!p.members.includes(r)) return s.rejected(from, "not-member", `replica ${r} does not vote in slot ${m.slot}`)
@@ -225,6 +234,8 @@ export const onHeartbeatAck = (s: State, from: PeerId, m: M.HeartbeatAck): void 
   if (r === undefined) return s.rejected(from, "not-member", "acks come from replicas")
   if (s.role !== "leader" || !B.equals(m.ballot, s.ballot)) return s.rejected(from, "stale", `ack for ${m.ballot}, our ballot ${s.ballot}`)
   s.lastHeard.set(r, s.now)
+  s.heardChosen(m.chosenThrough)
+  s.progress.acknowledged(r, m.chosenThrough)
   s.reads.onAck(r, m.round)
   // a leader elected while behind (its promises showed chosen slots it lacks) keeps pulling them
   if (m.chosenThrough > s.applied) Learner.requestCatchUp(s, r)
@@ -277,6 +288,7 @@ export const stepDown = (s: State, cause: string): void => {
     const [clientId, seq] = splitKey(key)
     const outcome: M.Outcome = queued.has(key) ? { _tag: "NotLeader", ...outcomeHint } : { _tag: "Dropped", ...outcomeHint }
     s.sendAfterPersist(peer, new M.Reply({ clientId: clientId as never, seq: seq as never, outcome }, true))
+    s.phase(clientId, seq, "replied")
   }
   for (const read of s.reads.reset()) {
     s.sendAfterPersist(read.peer, new M.Reply({ clientId: read.clientId as never, seq: read.seq as never, outcome: { _tag: "Dropped", ...outcomeHint } }, true))
@@ -287,6 +299,7 @@ export const stepDown = (s: State, cause: string): void => {
   s.inFlightKeys.clear()
   s.role = "follower"
   s.phase1 = undefined
+  s.progress.reset()
   Election.resetTimer(s)
   s.event({ _tag: "Custom", name: "paxos/step-down", data: { ballot: s.ballot.toString(), cause } })
 }

@@ -53,12 +53,20 @@ export const onRequest = (s: State, from: PeerId, m: M.Request): void => {
   const session = s.sessions.lookup(m.clientId, m.seq)
   if (session._tag === "Duplicate") {
     const r = session.result
-    return reply(s, from, m, r._tag === "Ok" ? { _tag: "Committed", result: r.result, index: r.index } : { _tag: "Rejected", reason: r.reason })
+    s.phase(m.clientId, m.seq, "received")
+    reply(s, from, m, r._tag === "Ok" ? { _tag: "Committed", result: r.result, index: r.index } : { _tag: "Rejected", reason: r.reason })
+    return s.phase(m.clientId, m.seq, "replied", r.index)
   }
-  if (session._tag === "Stale") return reply(s, from, m, { _tag: "Expired" })
+  if (session._tag === "Stale") {
+    s.phase(m.clientId, m.seq, "received")
+    reply(s, from, m, { _tag: "Expired" })
+    return s.phase(m.clientId, m.seq, "replied")
+  }
   const key = requestKey(m.clientId, m.seq)
   if (s.waiters.has(key) || s.inFlightKeys.has(key)) {
-    // a retry of a request already queued or in flight: answer it when that one executes
+    // a retry of a request already queued or in flight: answer it when that one executes;
+    // a value recovered in phase 1 was never received here, so this retry is its admission
+    if (!s.waiters.has(key)) s.phase(m.clientId, m.seq, "received", s.inFlightKeys.get(key))
     s.waiters.set(key, from)
     return s.rejected(from, "duplicate", `request ${key} is already in progress`)
   }
@@ -69,6 +77,7 @@ export const onRequest = (s: State, from: PeerId, m: M.Request): void => {
   }
   s.queue.push({ item, bytes, arrivedAt: s.now })
   s.waiters.set(key, from)
+  s.phase(m.clientId, m.seq, "received")
 }
 
 const reconfigurationPending = (s: State): boolean => {

@@ -22,6 +22,7 @@ import type { ReadIndex } from "../ReadIndex.js"
 import type { Configuration } from "../Reconfiguration.js"
 import type { SessionTable } from "../Session.js"
 import type { Prng } from "./Prng.js"
+import { Progress } from "./Progress.js"
 
 export type Role = "follower" | "candidate" | "leader"
 
@@ -105,6 +106,12 @@ export class State {
   catchUp: { peer: ReplicaId; sentAt: number } | undefined = undefined
   /** The leader's chosen prefix at the previous heartbeat, to notice a lag that persists. */
   behindTarget = 0
+  /**
+   * The highest slot this replica knows to be chosen: its own chosen values and
+   * the chosen prefixes peers reported (`commitIndex` in the status; never read
+   * by the protocol).
+   */
+  chosenHorizon = 0
 
   // ---- election
   role: Role = "follower"
@@ -116,6 +123,8 @@ export class State {
   seenBallot: Ballot = B.zero
   electionElapsed = 0
   electionTimeout = 0
+  /** Why the current (or last) campaign started: the `cause` of the `ViewChanged` when it wins (see GLOSSARY). */
+  campaignCause = "election-timeout"
   /** A pre-vote in progress: the ballot we would campaign with and who would take part. */
   poll: { readonly ballot: Ballot; readonly grants: Set<ReplicaId> } | undefined = undefined
   /** Leases: prepares of other proposers are refused until this tick. */
@@ -134,6 +143,11 @@ export class State {
   /** Slots this leader saw chosen during the current step (for Commit messages). */
   chosenThisStep: Array<number> = []
   readonly lastHeard = new Map<ReplicaId, number>()
+  /**
+   * How far each peer's log reaches (status only): kept while candidate or
+   * leader for every peer, and as follower for the leader it follows.
+   */
+  readonly progress: Progress
   leaderSince = 0
   heartbeatElapsed = 0
   readonly reads: ReadIndex
@@ -153,6 +167,7 @@ export class State {
     this.configuration = p.configuration
     this.sessions = p.sessions
     this.reads = p.reads
+    this.progress = new Progress(p.config.acceptorWindow)
   }
 
   // ---- output helpers
@@ -175,6 +190,24 @@ export class State {
 
   event(e: Protocol.ProtocolEvent): void {
     if (!this.replaying) this.out.events.push(e)
+  }
+
+  /**
+   * A client request reached `phase` here (see `Protocol.RequestPhase` and the
+   * README's "Observability"). Nothing is reported while replaying.
+   */
+  phase(clientId: string, seq: number, phase: Protocol.RequestPhase, index?: number): void {
+    if (this.replaying) return
+    this.out.events.push(
+      index === undefined
+        ? { _tag: "RequestPhase", clientId, seq, phase }
+        : { _tag: "RequestPhase", clientId, seq, phase, index }
+    )
+  }
+
+  /** Some replica reported that every slot up to `slot` (or `slot` itself) is chosen. */
+  heardChosen(slot: number): void {
+    if (slot > this.chosenHorizon) this.chosenHorizon = slot
   }
 
   rejected(from: PeerId, reason: RejectionReason, detail: string): void {
