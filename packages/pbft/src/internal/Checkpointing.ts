@@ -50,6 +50,9 @@ const checkStable = (r: ReplicaState, seq: number): void => {
  * we have not executed up to it.
  */
 export const makeStable = (r: ReplicaState, cert: StableCheckpoint): void => {
+  // execute what we can before discarding the log: it may spare us a state transfer
+  if (r.lastExecuted < cert.seq) tryExecute(r)
+  if (cert.seq <= r.stable.seq) return // executing up to it made it stable already
   const own = r.ownCheckpoints.get(cert.seq)
   const snapshot = own !== undefined && own.digest === cert.digest ? own.bytes : undefined
   r.stable = { seq: cert.seq, digest: cert.digest, proof: cert.proof, snapshot }

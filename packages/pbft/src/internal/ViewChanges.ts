@@ -130,8 +130,8 @@ const installNewView = (r: ReplicaState, plan: NewViewPlan, pps: ReadonlyArray<S
   r.pendingKeys.clear()
   r.assigned.clear()
   r.maxAccepted = 0
+  r.nextSeq = Math.max(plan.maxSeq, plan.checkpoint.seq, r.stable.seq)
   if (plan.checkpoint.seq > r.stable.seq) makeStable(r, plan.checkpoint)
-  r.nextSeq = Math.max(plan.maxSeq, r.stable.seq)
   for (const pp of pps) {
     if (pp.message.seq <= r.stable.seq) continue
     const slot = r.log.slot(pp.message.seq, r.view)
