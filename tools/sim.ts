@@ -4,11 +4,12 @@
  * Runs the deterministic simulator over consecutive seeds and ends with one
  * summary line:
  *
- *   sim: protocol=pbft seeds=500 violations=0 stalled=0 commits=123456 elapsed_s=81.2
+ *   sim: protocol=pbft seeds=500 violations=0 stalled=0 commits=123456 deliveries=1041234 elapsed_s=81.2 cpu_s=60.3
  *
  * `violations` counts seeds with at least one checker violation, `stalled`
  * seeds whose liveness phase did not finish, `commits` the log positions
- * committed over all seeds. Every failing seed is printed with its replay
+ * committed over all seeds, `deliveries` the frames delivered; `cpu_s` is the
+ * CPU time of this process (on a shared machine, the figure to compare). Every failing seed is printed with its replay
  * command; the exit code is 1 if any seed failed, 2 on bad arguments.
  *
  * Protocols are loaded by name from the registry below (the real ones by
@@ -141,7 +142,12 @@ const main = async () => {
     }
   }
   const elapsed = (performance.now() - started) / 1000
-  console.log(`sim: protocol=${protocol.name} seeds=${args.seeds} violations=${violations} stalled=${stalled} commits=${commits} elapsed_s=${elapsed.toFixed(1)}`)
+  const cpu = process.cpuUsage(cpuStart)
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6
+  console.log(
+    `sim: protocol=${protocol.name} seeds=${args.seeds} violations=${violations} stalled=${stalled} commits=${commits} ` +
+      `deliveries=${deliveries} elapsed_s=${elapsed.toFixed(1)} cpu_s=${cpuSeconds.toFixed(1)}`
+  )
   process.exit(violations + stalled > 0 ? 1 : 0)
 }
 
