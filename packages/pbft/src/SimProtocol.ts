@@ -13,7 +13,7 @@ import { PbftClientDriver, type PbftClientConfig } from "./Client.js"
 import type { PbftConfig } from "./Config.js"
 import { batchDigestOfFrames, NULL_DIGEST } from "./Digest.js"
 import * as Driver from "./Driver.js"
-import { Batch, codec, Commit, type Digest, type PbftMessage, PrePrepare, Prepare, Reply, StateReply, PROTOCOL, Checkpoint, ViewChange, Status, NewView } from "./Messages.js"
+import { Batch, Checkpoint, codec, Commit, type Digest, NewView, type PbftMessage, PrePrepare, Prepare, PROTOCOL, Reply, StateReply, Status, ViewChange } from "./Messages.js"
 
 export interface SimOptions {
   readonly config?: Partial<PbftConfig>
@@ -76,38 +76,22 @@ const equivocate = (m: PbftMessage, rng: Rng): PbftMessage | undefined => {
   }
 }
 
+/** The messages that name a view, rebuilt with another one. */
+const withView: { readonly [T in PbftMessage["_tag"]]?: (m: Extract<PbftMessage, { _tag: T }>, view: ViewNumber) => PbftMessage } = {
+  PrePrepare: (m, view) => new PrePrepare({ ...m, view }),
+  Prepare: (m, view) => new Prepare({ ...m, view }),
+  Commit: (m, view) => new Commit({ ...m, view }),
+  ViewChange: (m, view) => new ViewChange({ ...m, view }),
+  NewView: (m, view) => new NewView({ ...m, view }),
+  Reply: (m, view) => new Reply({ ...m, view }),
+  Status: (m, view) => new Status({ ...m, view })
+}
+
 const shiftView = (m: PbftMessage, delta: number): PbftMessage | undefined => {
-  const shift = (v: number) => (v + delta < 0 || delta === 0 ? undefined : ((v + delta) as ViewNumber))
-  switch (m._tag) {
-    case "PrePrepare":
-    case "Prepare":
-    case "Commit":
-    case "ViewChange":
-    case "NewView":
-    case "Reply":
-    case "Status": {
-      const view = shift(m.view)
-      if (view === undefined) return undefined
-      switch (m._tag) {
-        case "PrePrepare":
-          return new PrePrepare({ ...m, view })
-        case "Prepare":
-          return new Prepare({ ...m, view })
-        case "Commit":
-          return new Commit({ ...m, view })
-        case "ViewChange":
-          return new ViewChange({ ...m, view })
-        case "NewView":
-          return new NewView({ ...m, view })
-        case "Reply":
-          return new Reply({ ...m, view })
-        case "Status":
-          return new Status({ ...m, view })
-      }
-    }
-    default:
-      return undefined
-  }
+  const rebuild = withView[m._tag] as ((m: PbftMessage, view: ViewNumber) => PbftMessage) | undefined
+  const view = (m as { readonly view?: number }).view
+  if (rebuild === undefined || view === undefined || delta === 0 || view + delta < 0) return undefined
+  return rebuild(m, (view + delta) as ViewNumber)
 }
 
 /** A state-transfer answer with state that is not the certified one (or a batch/reply that is not what was asked). */
