@@ -3,7 +3,7 @@
  * core wrapped by `driverOf`, plus read-only accessors for tests, the
  * simulator and applications (leadership, ballots, the fencing token).
  */
-import { Protocol, type ReplicaId } from "@synod/core"
+import { Protocol, type ReplicaId, type Status } from "@synod/core"
 import type { Ballot } from "./Ballot.js"
 import * as B from "./Ballot.js"
 import { type CoreParams, PaxosCore } from "./Core.js"
@@ -15,6 +15,8 @@ export type { CoreParams as DriverParams, Role }
 
 export interface PaxosDriver extends Protocol.Driver<M.PaxosMessage> {
   readonly id: ReplicaId
+  /** What the replica reports to operators (see `Status.ts`); always present for Paxos. */
+  status(): Status.ReplicaStatus
   role(): Role
   isLeader(): boolean
   /** The ballot this replica leads (or campaigns with), else the highest leader ballot it follows. */
@@ -56,6 +58,7 @@ export const make = (params: CoreParams): PaxosDriver => {
   return {
     ...Protocol.driverOf(core),
     id: params.id,
+    status: () => core.status(),
     core,
     role: () => s.role,
     isLeader: () => s.role === "leader",

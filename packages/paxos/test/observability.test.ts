@@ -40,7 +40,7 @@ const allFaults = { drop: 0.02, duplicate: 0.02, reorder: true, partitions: true
 
 const put = (key: string, value: string) => Kv.encodeCommand({ _tag: "Put", key, value })
 const paxos = (sim: Sim, r: number) => sim.replica(r) as Driver.PaxosDriver
-const statusOf = (sim: Sim, r: number) => paxos(sim, r).status!()
+const statusOf = (sim: Sim, r: number) => paxos(sim, r).status()
 const isStatus = Schema.is(Status.ReplicaStatus)
 
 const leaderOf = (sim: Sim): number | undefined => {
@@ -122,7 +122,7 @@ const statusChecked = (base: SimProtocol<M.PaxosMessage>, problems: Array<string
     let before: Status.ReplicaStatus | undefined
     const fail = (what: string, st: Status.ReplicaStatus) => problems.push(`replica ${id}: ${what}: ${JSON.stringify(st)}`)
     const check = () => {
-      const st = d.status!()
+      const st = d.status()
       if (!isStatus(st)) return fail("not a ReplicaStatus", st)
       if (st.role !== d.role()) fail(`role, driver says ${d.role()}`, st)
       if (st.appliedIndex !== d.appliedIndex()) fail("applied index differs from the driver's", st)
