@@ -10,6 +10,7 @@ import { type Codec, makeCodec } from "../src/Codec.js"
 import { ed25519Signer, generateEd25519, type Signer, simulatedKeyRing, simulatedSecret, simulatedSigner } from "../src/Crypto.js"
 import { type EnvelopeContext, open, parseFrame, seal, sealPayload } from "../src/Envelope.js"
 import { clientPeer, LogIndex, type PeerId, ReplicaId, replicaPeer } from "../src/Ids.js"
+import * as Kv from "../src/testing/KvStateMachine.js"
 import * as Reference from "../src/testing/ReferenceProtocol.js"
 import type { SimProtocol } from "../src/testing/SimProtocol.js"
 import * as Simulator from "../src/testing/Simulator.js"
@@ -155,4 +156,29 @@ describe("Simulator.openOncePerFrame", () => {
       }
     })
   }
+})
+
+describe("KV state digest (cached between changes)", () => {
+  const key = fc.constantFrom("k0", "k1", "k2")
+  const value = fc.oneof(fc.constantFrom("a", "b"), fc.integer({ min: 0, max: 2 }), fc.boolean())
+  const command: fc.Arbitrary<Kv.Command> = fc.oneof(
+    key.map((k) => ({ _tag: "Get", key: k }) as const),
+    fc.tuple(key, value).map(([k, v]) => ({ _tag: "Put", key: k, value: v }) as const),
+    key.map((k) => ({ _tag: "Delete", key: k }) as const),
+    fc.tuple(key, value, value).map(([k, e, v]) => ({ _tag: "Cas", key: k, expected: e, value: v }) as const)
+  )
+
+  it.prop("always equals the digest of a fresh instance holding the same state", [fc.array(command, { maxLength: 40 })], ([commands]) => {
+    const sm = Kv.KvStateMachine.make()
+    for (const c of commands) {
+      sm.apply(c, { index: 1, clientId: "c0", seq: 1 })
+      const fresh = Kv.KvStateMachine.make()
+      fresh.restore(sm.snapshot())
+      expect(sm.digest()).toBe(fresh.digest())
+    }
+    const other = Kv.KvStateMachine.make()
+    other.restore([["k9", "z"]])
+    sm.restore(other.snapshot())
+    expect(sm.digest()).toBe(other.digest())
+  })
 })

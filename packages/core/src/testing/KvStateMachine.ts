@@ -72,26 +72,38 @@ export const transition = (state: ReadonlyMap<string, Value>, command: Command):
 const sortedEntries = (map: ReadonlyMap<string, Value>): Array<[string, Value]> =>
   [...map.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
 
+/** Carry out transition `t` of `command` on `map`; true when the map changed. */
+const write = (map: Map<string, Value>, command: Command, t: ReturnType<typeof transition>): boolean => {
+  if (!t.writes) return false
+  if (t.next === undefined) map.delete(command.key)
+  else map.set(command.key, t.next)
+  return true
+}
+
 export const applyTo = (map: Map<string, Value>, command: Command): Result => {
   const t = transition(map, command)
-  if (t.writes) {
-    if (t.next === undefined) map.delete(command.key)
-    else map.set(command.key, t.next)
-  }
+  write(map, command, t)
   return t.result
 }
 
 const makeInstance = (): StateMachineInstance<Command, Result, Snapshot> => {
   let map = new Map<string, Value>()
+  /** The digest of `map` until it next changes: the simulator asks after every applied request, reads and failed cas included. */
+  let digest: string | undefined
   return {
-    apply: (command) => applyTo(map, command),
+    apply: (command) => {
+      const t = transition(map, command)
+      if (write(map, command, t)) digest = undefined
+      return t.result
+    },
     query: (command) => transition(map, command).result,
     isReadOnly: (command) => command._tag === "Get",
     snapshot: () => sortedEntries(map),
     restore: (snapshot) => {
       map = new Map(snapshot)
+      digest = undefined
     },
-    digest: () => sha256Hex(JSON.stringify(sortedEntries(map))),
+    digest: () => (digest ??= sha256Hex(JSON.stringify(sortedEntries(map)))),
     invariants: () => []
   }
 }
