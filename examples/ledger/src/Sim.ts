@@ -98,3 +98,10 @@ export const ledgerHistoryCheck: Checkers.HistoryCheck = (ops) => {
 
 /** Ed25519 signatures are deterministic: the intruder's signature over these fields is this one. */
 const isIntruder = (t: Transfer): boolean => t.signature === intruder.transfer(t.id, t.from, t.to, t.amount).signature
+
+/** What `npm run sim -- --state-machine ledger` loads (tools/sim.ts's state-machine registry). */
+export const simStateMachine = (): {
+  readonly stateMachine: StateMachine.AnyStateMachine
+  readonly workload: () => Workload.Workload
+  readonly history: Checkers.HistoryCheck
+} => ({ stateMachine: ledgerSimStateMachine, workload: ledgerWorkload, history: ledgerHistoryCheck })

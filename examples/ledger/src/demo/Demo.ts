@@ -30,6 +30,7 @@ import { Output } from "../Terminal.js"
 import { makeWallet } from "../Wallet.js"
 import { finalLines, type Frame, liveLines, plainLine } from "./Display.js"
 import { getJson } from "./Http.js"
+import * as Launch from "./Launch.js"
 import { Monitor } from "./Monitor.js"
 import { freePorts } from "./Ports.js"
 import * as Replicas from "./Replicas.js"
@@ -127,24 +128,44 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
     yield* term.out(s.dim(`  cluster ${cluster.config.clusterId} in ${dir} · seed ${o.seed}`))
 
     // 2. replicas
+    const launcher = yield* Launch.prepare(dir)
     const spec = (id: number): Replicas.ReplicaSpec => ({
+      launcher,
       dir,
       id,
       byzantine: id === o.byzantineReplica ? o.byzantine : undefined,
       checkpointInterval: o.checkpointInterval
     })
     const monitor = new Monitor(REPLICAS, new Map([[o.byzantineReplica, o.byzantine]]))
-    yield* term.out(s.dim(`  starting ${REPLICAS} replica processes...`))
+    yield* term.out(s.dim(`  starting ${REPLICAS} replica processes${launcher.mode === "bundle" ? "" : " (through tsx: esbuild is not available)"}...`))
     const running = yield* Effect.forEach(Array.from({ length: REPLICAS }, (_, id) => id), (id) => Replicas.start(spec(id)), { concurrency: "unbounded" }).pipe(
       Effect.mapError((e) => new DemoFailed(e.message))
     )
     const kills = new Map(running.map((r) => [r.id, r.kill] as const))
     for (const r of running) monitor.started(r.id, r.statusUrl)
 
-    // 3. live view
-    const started = Date.now()
+    let started = Date.now()
     const elapsed = () => (Date.now() - started) / 1000
     const stamp = (text: string) => `${s.dim(`+${elapsed().toFixed(1).padStart(4)}s`)} ${text}`
+    // clients: connected before the clock starts, so the schedule counts from the first transfer
+    const answers = yield* Ref.make(0)
+    const keep = (client: string) => (answer: Parameters<Traffic.ClientLoop["keep"]>[0], summary: string) =>
+      CertificateStore.append(cluster, CertificateStore.recordOf(client, answer, summary, new Date())).pipe(
+        Effect.zipRight(Ref.update(answers, (n) => n + 1)),
+        Effect.catchAll((e) => screen.line(stamp(s.red(`could not keep a certificate: ${e.detail}`)))),
+        Effect.provideService(FileSystem.FileSystem, fs)
+      )
+    const openClient = (name: string): Effect.Effect<{ client: LedgerClient; wallet: ReturnType<typeof makeWallet> }, DemoFailed, Scope.Scope> =>
+      Effect.gen(function*() {
+        const pair = yield* ClusterDir.privateKey(cluster, clientPeer(name))
+        const firstSeq = yield* reserveSeqs(cluster, name, Date.now())
+        const client = yield* connect({ cluster, name, key: pair, firstSeq, client: { requestTimeoutTicks: 50, maxRequestTimeoutTicks: 200, maxAttempts: 12 } })
+        return { client, wallet: makeWallet(pair) }
+      }).pipe(Effect.mapError((e) => new DemoFailed(e.detail)), Effect.provideService(FileSystem.FileSystem, fs))
+    const opened = yield* Effect.forEach(names, openClient, { concurrency: "unbounded" })
+
+    // 3. live view
+    started = Date.now()
     const log = new Traffic.TrafficLog()
     const phase = yield* Ref.make("running")
     const frame = (): Effect.Effect<Frame> =>
@@ -170,33 +191,17 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
       : Effect.sleep(Duration.seconds(2)).pipe(Effect.zipRight(Effect.flatMap(frame(), (f) => term.out(plainLine(f)))), Effect.forever)
     ).pipe(Effect.forkScoped)
 
-    // clients
-    const answers = yield* Ref.make(0)
-    const keep = (client: string) => (answer: Parameters<Traffic.ClientLoop["keep"]>[0], summary: string) =>
-      CertificateStore.append(cluster, CertificateStore.recordOf(client, answer, summary, new Date())).pipe(
-        Effect.zipRight(Ref.update(answers, (n) => n + 1)),
-        Effect.catchAll((e) => screen.line(stamp(s.red(`could not keep a certificate: ${e.detail}`)))),
-        Effect.provideService(FileSystem.FileSystem, fs)
-      )
-    const openClient = (name: string): Effect.Effect<{ client: LedgerClient; wallet: ReturnType<typeof makeWallet> }, DemoFailed, Scope.Scope> =>
-      Effect.gen(function*() {
-        const pair = yield* ClusterDir.privateKey(cluster, clientPeer(name))
-        const firstSeq = yield* reserveSeqs(cluster, name, Date.now())
-        const client = yield* connect({ cluster, name, key: pair, firstSeq, client: { requestTimeoutTicks: 50, maxRequestTimeoutTicks: 200, maxAttempts: 12 } })
-        return { client, wallet: makeWallet(pair) }
-      }).pipe(Effect.mapError((e) => new DemoFailed(e.detail)), Effect.provideService(FileSystem.FileSystem, fs))
     const stopping = yield* Ref.make(false)
-    const loops = yield* Effect.forEach(names, (name, i) =>
-      Effect.flatMap(openClient(name), ({ client, wallet }) =>
-        Traffic.run({
-          name,
-          client,
-          wallet,
-          payees: names.filter((n) => n !== name),
-          seed: o.seed + i,
-          maxAmount: 50,
-          keep: keep(name)
-        }, log, stopping).pipe(Effect.forkScoped)))
+    const loops = yield* Effect.forEach(opened, ({ client, wallet }, i) =>
+      Traffic.run({
+        name: names[i]!,
+        client,
+        wallet,
+        payees: names.filter((n) => n !== names[i]),
+        seed: o.seed + i,
+        maxAmount: 50,
+        keep: keep(names[i]!)
+      }, log, stopping).pipe(Effect.forkScoped))
 
     // 4. crash and restart the primary
     const chaos = yield* Effect.gen(function*() {

@@ -57,6 +57,11 @@ const noteOf = (row: ReplicaRow, s: Style): string => {
   return parts.join(", ")
 }
 
+const progress = (f: Frame): string =>
+  f.elapsedSeconds < f.durationSeconds && f.phase === "running"
+    ? `${f.elapsedSeconds.toFixed(1)} s of ${f.durationSeconds} s`
+    : `${f.durationSeconds} s of traffic done · ${f.phase}`
+
 /** The live table (terminal). */
 export const liveLines = (f: Frame, s: Style): Array<string> => {
   const rows = f.rows.map((row) => {
@@ -74,7 +79,7 @@ export const liveLines = (f: Frame, s: Style): Array<string> => {
     ]
   })
   return [
-    `${s.bold(f.title)} ${s.dim(`· ${f.elapsedSeconds.toFixed(1)} s of ${f.durationSeconds} s · ${f.phase}`)}`,
+    `${s.bold(f.title)} ${s.dim(`· ${progress(f)}`)}`,
     ...table(["replica", "role", "view", "committed", "executed", "stable cp", "state", "supply", ""], rows, new Set([2, 3, 4, 5, 7])).map((l) => `  ${l}`),
     `  ${s.bold(`${f.throughput.toFixed(0)} transfers/s`)} · applied ${f.applied} · refused ${f.refused}${f.unknown > 0 ? ` · unknown ${f.unknown}` : ""}`
   ]

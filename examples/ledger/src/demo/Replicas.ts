@@ -9,16 +9,16 @@ import { Deferred, Duration, Effect, Exit, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import type { Strategy } from "../Byzantine.js"
+import type { Launcher } from "./Launch.js"
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url))
-const TSX = import.meta.resolve("tsx")
 /** How long a replica may take to print `ready:` (module loading under load is slow). */
 export const READY_TIMEOUT = Duration.seconds(90)
 const STOP_GRACE_MS = 3000
 
 export interface ReplicaSpec {
+  /** Node arguments that run synod-ledger (see Launch.ts). */
+  readonly launcher: Launcher
   readonly dir: string
   readonly id: number
   readonly byzantine: Strategy | undefined
@@ -36,10 +36,7 @@ export interface RunningReplica {
 export class ReplicaStartFailed extends Error {}
 
 const argsOf = (spec: ReplicaSpec): Array<string> => [
-  "--conditions=source",
-  "--import",
-  TSX,
-  MAIN,
+  ...spec.launcher.nodeArgs,
   "replica",
   "--dir",
   spec.dir,
