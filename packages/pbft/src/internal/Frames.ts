@@ -6,7 +6,7 @@
  * (`Envelope.open`: size, header, cluster, protocol, signature, decoding), so
  * a proof can never be weaker than a direct message.
  */
-import { type Crypto, Envelope, type PeerId, peerReplica, type Protocol, type Rejection, reject, type ReplicaId } from "@synod/core"
+import { type Crypto, Envelope, peerReplica, type Protocol, type Rejection, reject, type ReplicaId } from "@synod/core"
 import { Either } from "effect"
 import { codec, type PbftMessage, PROTOCOL } from "../Messages.js"
 
@@ -94,9 +94,5 @@ export class Frames {
   seal<M extends PbftMessage>(from: ReplicaId, message: M): Signed<M> {
     if (this.ctx === undefined) throw new Error("pbft: sealing before the cluster id is known (a bug: no input was received)")
     return { from, message, frame: Envelope.seal(this.ctx, this.signer, message) }
-  }
-
-  get self(): PeerId {
-    return this.signer.peer
   }
 }
