@@ -17,7 +17,7 @@ const writes = (c: Cluster, count: number) => {
   }
 }
 
-describe("checkpoints", () => {
+describe("checkpoints and garbage collection (OSDI'99 §4.3)", () => {
   it("a checkpoint becomes stable with 2f+1 matching checkpoint messages, and the log below it is discarded", () => {
     const c = new Cluster(small)
     writes(c, 5)

@@ -10,7 +10,7 @@ import { Request } from "../src/Messages.js"
 import { verifyReplyCertificate } from "../src/ReplyCertificate.js"
 import { Cluster, get, put, resultOf } from "./support/Cluster.js"
 
-describe("normal case", () => {
+describe("normal case (OSDI'99 §4.2)", () => {
   it("a write commits and executes on every replica, and the client gets a reply certificate", () => {
     const c = new Cluster()
     const seq = c.submit(0, put("x", "1"))
@@ -61,6 +61,20 @@ describe("normal case", () => {
     expect(c.ofTag(0, "Executed").length).toBe(3)
     expect(prePrepares.length).toBe(2)
     expect(c.ofTag(0, "Committed").map((e) => e.requests.length)).toEqual([1, 2])
+  })
+
+  it("with a batching delay the primary waits for more requests, up to the delay", () => {
+    const c = new Cluster({ clients: 2, config: { batchDelayTicks: 5 } })
+    c.submit(0, put("a", "1"))
+    c.deliverAll()
+    expect(c.ofTag(0, "Committed")).toEqual([])
+    c.tick(2)
+    c.submit(1, put("b", "2"))
+    c.deliverAll()
+    expect(c.ofTag(0, "Committed")).toEqual([])
+    c.tick(3)
+    c.deliverAll()
+    expect(c.ofTag(0, "Committed").map((e) => e.requests.length)).toEqual([2])
   })
 
   it("a prepare or commit never leaves before the state it vouches for is persisted", () => {

@@ -22,7 +22,7 @@ const lagBehind = (c: Cluster, lagging: number, writes: number) => {
   }
 }
 
-describe("state transfer", () => {
+describe("state transfer (TOCS'02 §5.3)", () => {
   it("a replica cut off for several checkpoints catches up by fetching the stable state", () => {
     const c = new Cluster(small)
     lagBehind(c, 3, 9)

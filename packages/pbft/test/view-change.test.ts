@@ -9,7 +9,7 @@ import { Cluster, put, resultOf } from "./support/Cluster.js"
 
 const fast = { config: { viewChangeTimeoutTicks: 20, statusIntervalTicks: 5 }, client: { requestTimeoutTicks: 10 } }
 
-describe("view change", () => {
+describe("view change (OSDI'99 §4.4, §4.5.2)", () => {
   it("a silent primary is replaced: backups time out, view 1 is installed and the request executes", () => {
     const c = new Cluster(fast)
     c.filter = (m) => m.from !== replicaPeer(0)
