@@ -22,6 +22,7 @@ import { compile } from "./internal/Partition.js"
 import { ABSENT, CAS_FAILED, CAS_SWAPPED, DELETE, GET, PUT } from "./internal/Register.js"
 import { search } from "./internal/Search.js"
 import type { MinimalWitness } from "./internal/Witness.js"
+import { findImpossibleRead } from "./internal/StaleReads.js"
 import { findFailingWindow, minimizeWitness, Relaxer } from "./internal/Witness.js"
 
 export interface CheckOptions {
@@ -33,10 +34,11 @@ export interface CheckOptions {
 
 /**
  * Why a key is not linearizable: `operations` (in call order) cannot be
- * linearized whatever the key held before the first of them ("absent" when
- * they start the key's history), even if every other write to the key took
- * effect at any time after its call, or never. Removing any one of them makes
- * them linearizable, when `minimal`.
+ * linearized whatever the key held when the first of them was called
+ * (`initial: "absent"` when no operation of the key had returned by then:
+ * the key was absent), even if every other write to the key that had not
+ * returned by then took effect at any time after its call, or never. When
+ * `minimal`, removing any one of them makes that claim false.
  */
 export interface Witness {
   readonly operations: ReadonlyArray<HistoryOperation>
@@ -86,17 +88,21 @@ type KeyVerdict =
   | { readonly _tag: "Budget"; readonly steps: number }
 
 /** Steps for the first, quick attempt at a whole key, per operation. */
-const QUICK_STEPS_PER_OPERATION = 50
+const QUICK_STEPS_PER_OPERATION = 200
+/** Steps for looking for a failing window, per operation. */
+const WINDOW_STEPS_PER_OPERATION = 50
 
 /**
- * One key. A quick search settles most histories. If it runs out, windows of
- * the history are checked on their own (a cheap way to refute), and only then
- * does the search get its whole budget.
+ * One key. First a linear pass for reads no write can explain (most
+ * violations); then a quick search, which settles most histories; if it runs
+ * out, windows of the history are checked on their own (a cheap way to
+ * refute); only then does the search get its whole budget.
  */
 const checkKey = (ops: ReadonlyArray<CheckOp>, maxSteps: number, witnessSteps: number): KeyVerdict => {
   const partition = compile(ops)
   let relaxer: Relaxer | undefined
   const relaxed = () => (relaxer ??= new Relaxer(ops))
+  /** `blocked` indexes `ops`. */
   const fromSearch = (blocked: number): KeyVerdict => {
     // Operations called after the blocked one returned rarely matter.
     const definite = relaxed().definite
@@ -110,18 +116,29 @@ const checkKey = (ops: ReadonlyArray<CheckOp>, maxSteps: number, witnessSteps: n
     return { _tag: "NotLinearizable", witness }
   }
 
+  const impossible = findImpossibleRead(partition)
+  if (impossible !== undefined) {
+    const read = partition.source[impossible.read]!
+    const seed = impossible.evidence === -1
+      ? relaxed().definite.filter((i) => ops[i]!.call <= ops[read]!.ret!)
+      : [partition.source[impossible.evidence]!, read]
+    const trial = relaxed().trial(seed, Math.min(maxSteps, witnessSteps))
+    if (trial.fails) {
+      return { _tag: "NotLinearizable", witness: minimizeWitness(relaxed(), seed, trial, maxSteps, witnessSteps - trial.steps) }
+    }
+  }
   const quickSteps = Math.min(maxSteps, QUICK_STEPS_PER_OPERATION * ops.length + 10_000)
   const quick = search(partition, ABSENT, quickSteps)
   if (quick._tag === "Linearizable") return quick
-  if (quick._tag === "NotLinearizable") return fromSearch(quick.blocked)
-  const windows = findFailingWindow(relaxed(), maxSteps - quick.steps)
+  if (quick._tag === "NotLinearizable") return fromSearch(partition.source[quick.blocked]!)
+  const windows = findFailingWindow(relaxed(), Math.min(maxSteps - quick.steps, WINDOW_STEPS_PER_OPERATION * ops.length))
   if (windows.window !== undefined && windows.trial !== undefined) {
     const witness = minimizeWitness(relaxed(), windows.window, windows.trial, maxSteps, witnessSteps)
     return { _tag: "NotLinearizable", witness }
   }
   const full = search(partition, ABSENT, maxSteps)
   if (full._tag === "Linearizable") return full
-  if (full._tag === "NotLinearizable") return fromSearch(full.blocked)
+  if (full._tag === "NotLinearizable") return fromSearch(partition.source[full.blocked]!)
   return { _tag: "Budget", steps: quick.steps + windows.steps + full.steps }
 }
 
@@ -183,26 +200,28 @@ export const checkHistory = (history: Iterable<HistoryOperation>, options: Check
 
 const show = (value: Value | null): string => (value === null ? "null" : encodeValue(value))
 
-/** One operation for people: where it was read from, who ran it, when, and what it did. */
-export const describeOperation = (op: HistoryOperation): string => {
-  const where = op.line === undefined ? "" : `line ${op.line}, `
+/** Where an operation was read from, who ran it and when: `line 12, client 3, [100, 150]`. */
+export const locateOperation = (op: HistoryOperation): string => {
   const outcome = op.outcome
   const until = outcome.status === "unknown" ? "?" : outcome.returnNs?.toString() ?? "?"
-  const call = op.op === "get"
-    ? "get"
+  return `${op.line === undefined ? "" : `line ${op.line}, `}client ${op.client}, [${op.callNs}, ${until}]`
+}
+
+/** One operation for people: `line 12, client 3, [100, 150]: cas "x" 1 -> 2 => true`. */
+export const describeOperation = (op: HistoryOperation): string => {
+  const key = JSON.stringify(op.key)
+  const call = op.op === "get" || op.op === "delete"
+    ? `${op.op} ${key}`
     : op.op === "put"
-    ? `put ${show(op.value)}`
-    : op.op === "delete"
-    ? "delete"
-    : `cas ${show(op.expected)} -> ${show(op.value)}`
-  const result = outcome.status === "unknown"
-    ? "unknown"
-    : outcome.status === "failed"
-    ? "failed"
+    ? `put ${key} ${show(op.value)}`
+    : `cas ${key} ${show(op.expected)} -> ${show(op.value)}`
+  const outcome = op.outcome
+  const result = outcome.status !== "ok"
+    ? outcome.status
     : "result" in outcome
     ? typeof outcome.result === "boolean" ? String(outcome.result) : show(outcome.result)
     : "ok"
-  return `${where}client ${op.client}, [${op.callNs}, ${until}]: ${call} ${JSON.stringify(op.key)} => ${result}`
+  return `${locateOperation(op)}: ${call} => ${result}`
 }
 
 /** A check result for people: the verdict on the first line, then the witness if any. */
@@ -217,14 +236,14 @@ export const formatCheckResult = (result: CheckResult): string => {
       const k = JSON.stringify(key)
       const start = witness.initial === "absent"
         ? `starting from an absent ${k}`
-        : `whatever ${k} held before the first of them`
+        : `whatever ${k} held when the first of them was called`
       const count = witness.operations.length
       return [
         `not linearizable: key ${k}`,
         `  ${count === 1 ? "This operation" : `These ${count} operations`} cannot be linearized, ${start},`,
-        `  even if every other write to ${k} took effect at any time after its call, or never:`,
+        `  even if every other write to ${k} not returned by then took effect at any time after its call, or never:`,
         ...witness.operations.map((op) => `    ${describeOperation(op)}`),
-        `  No order places ${describeOperation(witness.blocked).split(":")[0]} before it returns.`,
+        `  No order places ${locateOperation(witness.blocked)} before it returns.`,
         ...(witness.minimal ? [] : [`  (The witness budget ran out: it may not be minimal.)`])
       ].join("\n")
     }

@@ -58,8 +58,8 @@ export interface Partition {
 
 const compareTimes = (a: Time, b: Time): number => (a < b ? -1 : a > b ? 1 : 0)
 
-/** Compiles operations (any order) into a partition. */
-export const compile = (ops: ReadonlyArray<CheckOp>): Partition => {
+/** Compiles operations (any order) into a partition with at least `minStates` states. */
+export const compile = (ops: ReadonlyArray<CheckOp>, minStates = 1): Partition => {
   // Ranks of event times, so the search compares small numbers, not bigints.
   const times: Array<Time> = []
   for (const op of ops) {
@@ -90,7 +90,7 @@ export const compile = (ops: ReadonlyArray<CheckOp>): Partition => {
     callRank: new Float64Array(n),
     returnRank: new Float64Array(n),
     source: new Int32Array(n),
-    states: 1,
+    states: minStates,
     producers: [] as Array<Int32Array>,
     producerPosition: new Int32Array(n).fill(-1),
     unknownClasses: [] as Array<Int32Array>,

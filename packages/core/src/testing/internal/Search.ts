@@ -9,10 +9,9 @@
  *
  * Reductions, each of which only skips configurations that an explored one
  * dominates:
- * - Forced reads: in a concrete state, a read-only operation that may be
- *   linearized now and holds is linearized first, with no alternatives: it
+ * - Forced reads: a read-only operation that may be linearized now and holds
+ *   in the current state is linearized first, with no alternatives: it
  *   changes nothing, and all that had to precede it is already linearized.
- *   (From ANY or NOT(e), a read is not neutral: it picks the start value.)
  * - Unknown operations have no events: nothing forces them, and the search
  *   succeeds once every definite operation is linearized. After the definite
  *   candidates of a configuration, it tries one unknown operation per effect
@@ -22,9 +21,9 @@
  *   operation that s rejects: otherwise it could be left out (next comes a
  *   write, or nothing) or moved later (next comes a read that s satisfies).
  *   So it is only tried when some waiting operation needs its new state.
- * - In a concrete state, an unknown put or delete is not tried when a
- *   definite write that may be linearized now makes the same state: the two
- *   can swap places (the unknown one is valid anywhere after its call).
+ * - An unknown put or delete is not tried when a definite write that may be
+ *   linearized now makes the same state: the two can swap places (the
+ *   unknown one is valid anywhere after its call).
  * - A configuration is (definite operations linearized, state, that
  *   constraint, how many unknown operations of each class were used); see
  *   UsedCounts for why the counts stand for the set.
@@ -37,8 +36,12 @@ import { ABSENT, CAS_FAILED, CAS_SWAPPED, DELETE, GET, INVALID, isReadOnly, PUT,
 
 export type SearchOutcome =
   | { readonly _tag: "Linearizable"; readonly steps: number }
-  /** `blocked`: the operation whose return the deepest branch reached without linearizing it. */
-  | { readonly _tag: "NotLinearizable"; readonly steps: number; readonly blocked: number }
+  /**
+   * `blocked`: the operation at which the deepest branch died (its return was
+   * reached, or it could no longer be satisfied); `depth`: how many definite
+   * operations that branch had linearized.
+   */
+  | { readonly _tag: "NotLinearizable"; readonly steps: number; readonly blocked: number; readonly depth: number }
   | { readonly _tag: "Budget"; readonly steps: number }
 
 const NO_CONSTRAINT = -0x7ffffffe
@@ -46,7 +49,8 @@ const END = -1
 const DEAD = -2
 
 /**
- * Searches for a linearization from `initial` (a Register state). A step is
+ * Searches for a linearization from `initial` (a Register state, below
+ * `p.states`). A step is
  * one candidate examined or one backtrack; `maxSteps` bounds the work, and
  * with it the cache (at most one entry per step).
  */
@@ -129,7 +133,7 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
     linearized[i] = 1
     if (isUnknown) used.increment(classOf[i]!)
     const newMax = isUnknown ? maxDefinite : Math.max(maxDefinite, i)
-    const newConstraint = isUnknown && state >= 0 ? state : NO_CONSTRAINT
+    const newConstraint = isUnknown ? state : NO_CONSTRAINT
     if (!cache.admit(key, keyLength, keyOf(newState, newConstraint, newMax))) {
       linearized[i] = 0
       if (isUnknown) used.decrement(classOf[i]!)
@@ -207,17 +211,16 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
       const i = e >> 1
       const after = step(state, kind[i]!, a1[i]!, a2[i]!)
       if (after !== INVALID) {
-        // Only in a concrete state: from ANY or NOT(e) a read picks the unknown start value.
-        if (state >= 0 && constraint === NO_CONSTRAINT && isReadOnly(kind[i]!)) return i
-        if (hasUnknown && state >= 0) pool.madeByDefinite(after)
+        if (constraint === NO_CONSTRAINT && isReadOnly(kind[i]!)) return i
+        if (hasUnknown) pool.madeByDefinite(after)
       } else if (kind[i] === CAS_FAILED) {
-        if (hasUnknown && state >= 0) pool.needOther()
+        if (hasUnknown) pool.needOther()
       } else if (kind[i] === GET || kind[i] === CAS_SWAPPED) {
         if (!producible(a1[i]!, returnRank[i]!)) {
           dead = i
           return DEAD
         }
-        if (hasUnknown && state >= 0) pool.need(a1[i]!)
+        if (hasUnknown) pool.need(a1[i]!)
       }
     }
     if (hasUnknown) pool.finish(state)
@@ -261,7 +264,7 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
       if (read === DEAD) {
         reached(dead)
         const undone = backtrack()
-        if (undone === -1) return { _tag: "NotLinearizable", steps, blocked }
+        if (undone === -1) return { _tag: "NotLinearizable", steps, blocked, depth: best }
         resumeAfter(undone)
         continue
       }
@@ -272,7 +275,7 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
         }
         // Everything from here was explored from the configuration after the read.
         const undone = backtrack()
-        if (undone === -1) return { _tag: "NotLinearizable", steps, blocked }
+        if (undone === -1) return { _tag: "NotLinearizable", steps, blocked, depth: best }
         resumeAfter(undone)
         continue
       }
@@ -302,7 +305,7 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
     // The return of an operation not linearized yet: this configuration is exhausted.
     reached(entry >> 1)
     const undone = backtrack()
-    if (undone === -1) return { _tag: "NotLinearizable", steps, blocked }
+    if (undone === -1) return { _tag: "NotLinearizable", steps, blocked, depth: best }
     resumeAfter(undone)
   }
   return { _tag: "Linearizable", steps }

@@ -13,10 +13,7 @@
  * over the needed states covers.
  */
 import type { Partition } from "./Partition.js"
-import { ANY, CAS_SWAPPED, DELETE, PUT } from "./Register.js"
-
-/** The e of a NOT(e) state (see Register.ts). */
-const notOf = (state: number): number => -2 - state
+import { CAS_SWAPPED, DELETE, PUT } from "./Register.js"
 
 export class UnknownPool {
   private readonly classes: ReadonlyArray<Int32Array>
@@ -92,23 +89,9 @@ export class UnknownPool {
     this.anyOther = true
   }
 
-  /**
-   * Lists the candidate classes for `state`. Returns the list length.
-   *
-   * From ANY (start value unknown, nothing written yet) no unknown write is
-   * needed: whatever state it would make, the next operation can take ANY to
-   * it directly, and the write stays available. From NOT(e), by the same
-   * argument, only writes making e can help.
-   */
+  /** Lists the candidate classes for `state`. Returns the list length. */
   finish(state: number): number {
     this.length = 0
-    if (state === ANY) return 0
-    if (state < 0) {
-      const e = notOf(state)
-      this.add(this.putClass[e]!)
-      for (const c of this.casByValue[e]!) this.add(c)
-      return this.length
-    }
     if (this.anyOther) {
       for (let c = 0; c < this.classes.length; c++) this.add(c)
       return this.length
@@ -128,9 +111,8 @@ export class UnknownPool {
 
   /** Whether linearizing a candidate of `kind` that turns `state` into `newState` can help. */
   useful(state: number, newState: number, kind: number): boolean {
-    if (state < 0) return state !== ANY && newState === notOf(state)
     if (kind !== CAS_SWAPPED && this.madeStamp[newState] === this.stamp) return false
-    return (newState !== state && (this.anyOther || this.needStamp[newState] === this.stamp))
+    return newState !== state && (this.anyOther || this.needStamp[newState] === this.stamp)
   }
 
   private add(c: number): void {

@@ -3,20 +3,24 @@
  * violations fast (windows) and to explain them (witnesses).
  *
  * For a set W of definite operations of one key, `relaxed(W)` is W plus every
- * other write that could overlap W's window [a, b] (call <= b and, unless
- * unknown, return >= a) as an unknown write (may take effect any time after
- * its call, or never), with reads outside W dropped, starting from an
- * unconstrained value when some operation of the key returned before a (else
- * from "absent"). Cut any linearization of the whole key after the last
- * operation that returned before a, keep what remains of relaxed(W): that
- * linearizes relaxed(W). So if relaxed(W) cannot be linearized, neither can
- * the key's history. In words: W cannot be linearized whatever the key held
- * before the first of them, even if every other write to the key took effect
- * at any time after its call, or never.
+ * other write that had not returned when W's first operation was called (and
+ * was called before W's last one returned) as an unknown write (may take
+ * effect any time after its call, or never), with reads outside W dropped,
+ * starting from any value when some operation of the key had returned by then
+ * (else from "absent"). Cut any linearization of the whole key after the last
+ * operation that returned before W's first call, keep what remains of
+ * relaxed(W): that linearizes relaxed(W) from the value at the cut. So if
+ * relaxed(W) cannot be linearized, neither can the key's history. (Writes
+ * called after W's last return cannot precede any of W, so leaving them out
+ * changes nothing.)
+ *
+ * "Any value" is checked by trying each start value that can matter: absent,
+ * each value W reads or a cas of W expects, and one value nobody reads (all
+ * such values behave alike).
  */
 import type { CheckOp } from "./Partition.js"
 import { compile } from "./Partition.js"
-import { ABSENT, ANY, isReadOnly } from "./Register.js"
+import { ABSENT, CAS_SWAPPED, GET, isReadOnly } from "./Register.js"
 import { search } from "./Search.js"
 
 export interface Trial {
@@ -41,6 +45,7 @@ export class Relaxer {
   private readonly firstReturn: number
   private readonly member: Uint8Array
   private readonly writes: Int32Array // operations that may change the state, in call order
+  private readonly fresh: number // a value id no operation mentions
   /** The definite operations, in call order. */
   readonly definite: ReadonlyArray<number>
 
@@ -56,6 +61,7 @@ export class Relaxer {
     this.member = new Uint8Array(ops.length)
     this.definite = this.byCall(ops.map((_, i) => i).filter((i) => !ops[i]!.unknown))
     this.writes = Int32Array.from(this.byCall(ops.map((_, i) => i).filter((i) => !isReadOnly(ops[i]!.kind))))
+    this.fresh = ops.reduce((max, op) => Math.max(max, op.a1, op.a2), 0) + 1
   }
 
   /** Sorts operation indices by call. */
@@ -80,15 +86,32 @@ export class Relaxer {
     }
     for (const i of witness) member[i] = 0
     const cut = this.firstReturn < a
-    const partition = compile(relaxed)
-    const outcome = search(partition, cut ? ANY : ABSENT, maxSteps)
-    return {
-      fails: outcome._tag === "NotLinearizable",
-      blocked: outcome._tag === "NotLinearizable" ? partition.source[outcome.blocked]! : -1,
-      initial: cut ? "unconstrained" : "absent",
-      steps: outcome.steps,
-      exhausted: outcome._tag === "Budget"
+    const partition = compile(relaxed, this.fresh + 1)
+    let steps = 0
+    let blocked = -1
+    let deepest = -1
+    for (const start of cut ? this.startValues(witness) : [ABSENT]) {
+      const outcome = search(partition, start, maxSteps - steps)
+      steps += outcome.steps
+      if (outcome._tag === "Linearizable") return { fails: false, blocked: -1, initial: cut ? "unconstrained" : "absent", steps, exhausted: false }
+      if (outcome._tag === "Budget") return { fails: false, blocked: -1, initial: cut ? "unconstrained" : "absent", steps, exhausted: true }
+      if (outcome.depth > deepest) {
+        deepest = outcome.depth
+        blocked = partition.source[outcome.blocked]!
+      }
     }
+    return { fails: true, blocked, initial: cut ? "unconstrained" : "absent", steps, exhausted: false }
+  }
+
+  /** Start values worth trying for W, the likeliest first: what W's earliest operations read. */
+  private startValues(witness: ReadonlyArray<number>): Array<number> {
+    const values = [ABSENT]
+    for (const i of this.byCall(witness)) {
+      const op = this.ops[i]!
+      if ((op.kind === GET || op.kind === CAS_SWAPPED) && !values.includes(op.a1)) values.push(op.a1)
+    }
+    values.push(this.fresh)
+    return values
   }
 }
 
