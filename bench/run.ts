@@ -23,6 +23,8 @@ export type { Figure, Suite } from "./harness.js"
 const registry: Record<string, () => Promise<Suite>> = {
   core: () => import("./core.js"),
   storage: () => import("./storage.js"),
+  "paxos-ws": () => import("./paxos-ws.js"),
+  etcd: () => import("./etcd.js"),
   ws: () => import("./ws.js"),
   sim: () => import("./sim.js")
 }

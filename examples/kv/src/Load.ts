@@ -52,6 +52,8 @@ export interface LoadReport {
   readonly seconds: number
   /** Operations completed `ok` in the measured window. */
   readonly ok: number
+  /** Operations completed `ok` over the whole run (warm-up and the wait for the last answers included). */
+  readonly completed: number
   /** Over the whole run: definite failures and unknown outcomes. */
   readonly failed: number
   readonly unknown: number
@@ -205,6 +207,7 @@ export const run = (connections: ReadonlyArray<KvClient>, o: LoadOptions): Effec
       clients: o.clients,
       seconds,
       ok: all.count,
+      completed: okTotal,
       failed,
       unknown,
       overloaded,
