@@ -3,7 +3,9 @@ import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { ClusterConfig, Crypto, Keys, clientPeer, replicaPeer } from "@synod/core"
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { ownerOf } from "../src/ClusterDir.js"
 import { GetTotals } from "../src/Commands.js"
 import { freePorts } from "../src/demo/Ports.js"
@@ -239,4 +241,17 @@ describe("synod-ledger audit", () => {
       expect(r.code).toBe(6)
       expect(r.stdout).toMatch(/line 1: crafted 1: bad-signature/)
     }))
+})
+
+describe("bin/synod-ledger.js", () => {
+  const bin = fileURLToPath(new URL("../bin/synod-ledger.js", import.meta.url))
+
+  it("runs the CLI through tsx and exits with its code", () => {
+    const help = spawnSync(process.execPath, [bin, "--help"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+    expect(help.status).toBe(0)
+    expect(help.stdout).toContain("synod-ledger: a Byzantine-tolerant ledger on PBFT")
+    const missing = spawnSync(process.execPath, [bin, "balance", "bob", "--dir", "/nonexistent/synod-ledger"], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } })
+    expect(missing.status).toBe(3)
+    expect(missing.stderr).toContain("error: no cluster directory at /nonexistent/synod-ledger")
+  }, 60_000)
 })

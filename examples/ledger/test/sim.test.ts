@@ -4,6 +4,7 @@ import { Prng, Simulator, Workload } from "@synod/core/testing"
 import { type PbftMessage, simProtocol } from "@synod/pbft"
 import { byzantine, type ByzantineDriver, STRATEGIES } from "../src/Byzantine.js"
 import { Applied, GetTotals, Totals } from "../src/Commands.js"
+import * as Ledger from "../src/index.js"
 import { ledgerHistoryCheck, ledgerSimStateMachine, ledgerWorkload } from "../src/Sim.js"
 
 const quiet = { drop: 0, duplicate: 0, reorder: false, partitions: false, crashes: false, clockSkew: false }
@@ -24,6 +25,13 @@ describe("the ledger in the simulator", () => {
       expect(result.stalled, result.replay).toBeUndefined()
       expect(result.stats.commits).toBeGreaterThan(0)
     }
+  })
+
+  it("the package exports what tools/sim.ts loads: a fresh workload per run", () => {
+    const entry = Ledger.simStateMachine()
+    expect(entry.stateMachine).toBe(ledgerSimStateMachine)
+    expect(entry.history).toBe(ledgerHistoryCheck)
+    expect(entry.workload()).not.toBe(entry.workload())
   })
 
   it("the workload signs transfers, mints, retries, forgeries and reads", () => {
