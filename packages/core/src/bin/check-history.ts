@@ -13,7 +13,7 @@
  * wrong; 3 the search budget ran out on some file before a verdict. With
  * several files the first of 2, 1, 3 that applies to any of them wins.
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { readFileSync } from "node:fs"
 import { parseHistory } from "../testing/History.js"
 import { type CheckOptions, checkHistory, formatCheckResult } from "../testing/Linearizability.js"

@@ -5,7 +5,9 @@
  * linearizability checker and `npm run check-history` read them with
  * `parseHistory`.
  */
-import { Data, Either } from "effect"
+// Submodules rather than the "effect" barrel: the check-history CLI starts in a fraction of the time.
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
 import { type JsonScalar, parseFlatObject } from "./internal/JsonLine.js"
 
 /**
