@@ -41,7 +41,6 @@ export interface OpenedFrame {
   result: unknown
 }
 
-
 export class EventQueue {
   private heap: Array<SimEvent> = []
   private counter = 0
