@@ -26,7 +26,8 @@ const registry: Record<string, () => Promise<Suite>> = {
   "paxos-ws": () => import("./paxos-ws.js"),
   etcd: () => import("./etcd.js"),
   ws: () => import("./ws.js"),
-  sim: () => import("./sim.js")
+  sim: () => import("./sim.js"),
+  shell: () => import("./shell.js")
 }
 
 interface SuiteResult {

@@ -297,8 +297,17 @@ export const parseFrame = (frame: Uint8Array, maxFrameBytes = DEFAULT_MAX_FRAME_
   return h instanceof Rejection ? Either.left(h) : Either.right(h)
 }
 
-/** Every check of `authenticate` after parsing; undefined when the frame is authentic. */
-const checkHeader = <M>(ctx: EnvelopeContext<M>, keys: KeyRing, h: FrameHeader, transportSender: PeerId | undefined): Rejection | undefined => {
+/**
+ * Every check of `authenticate` after parsing; undefined when the frame is
+ * authentic. `verifySignature: false` only for `openVerifiedByTransport`.
+ */
+const checkHeader = <M>(
+  ctx: EnvelopeContext<M>,
+  keys: KeyRing,
+  h: FrameHeader,
+  transportSender: PeerId | undefined,
+  verifySignature = true
+): Rejection | undefined => {
   if (h.protocol !== ctx.protocol) return reject("wrong-protocol", `expected ${ctx.protocol}, got ${h.protocol.slice(0, 64)}`)
   if (h.clusterId !== ctx.clusterId) return reject("wrong-cluster", `cluster ${h.clusterId.slice(0, 64)}`)
   const sender = h.sender as PeerId
@@ -306,7 +315,7 @@ const checkHeader = <M>(ctx: EnvelopeContext<M>, keys: KeyRing, h: FrameHeader, 
     return reject("sender-mismatch", `signed by ${h.sender.slice(0, 140)}, received from ${transportSender}`)
   }
   if (!keys.has(sender)) return reject("unknown-sender", `no key for ${h.sender.slice(0, 140)}`)
-  if (!keys.verify(sender, h.signed, h.signature)) return reject("bad-signature", `signature of ${sender} does not verify`)
+  if (verifySignature && !keys.verify(sender, h.signed, h.signature)) return reject("bad-signature", `signature of ${sender} does not verify`)
   return undefined
 }
 
@@ -353,10 +362,34 @@ export const open = <M>(
   keys: KeyRing,
   frame: Uint8Array,
   transportSender?: PeerId
+): Either.Either<Verified<M>, Rejection> => openWith(ctx, keys, frame, transportSender, true)
+
+/**
+ * `open` for a frame whose signature a transport has already verified as
+ * `from`'s (the WebSocket transport does, to close connections that send
+ * forgeries; see `Transport.Incoming.verifiedWith`). Every check of `open` runs
+ * (size, header, protocol, cluster, the signed sender equals `from`, the key is
+ * known, decoding) except the signature itself. The caller vouches that the
+ * signature over these exact bytes was verified with `keys`: only the replica
+ * shell calls this, and only for frames its transport marked so.
+ */
+export const openVerifiedByTransport = <M>(
+  ctx: EnvelopeContext<M>,
+  keys: KeyRing,
+  frame: Uint8Array,
+  from: PeerId
+): Either.Either<Verified<M>, Rejection> => openWith(ctx, keys, frame, from, false)
+
+const openWith = <M>(
+  ctx: EnvelopeContext<M>,
+  keys: KeyRing,
+  frame: Uint8Array,
+  transportSender: PeerId | undefined,
+  verifySignature: boolean
 ): Either.Either<Verified<M>, Rejection> => {
   const h = parseHeader(frame, ctx.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
   if (h instanceof Rejection) return Either.left(h)
-  const refused = checkHeader(ctx, keys, h, transportSender)
+  const refused = checkHeader(ctx, keys, h, transportSender, verifySignature)
   if (refused !== undefined) return Either.left(refused)
   if (!ctx.codec.tags.has(h.type)) return Either.left(reject("unknown-tag", `unknown type ${h.type.slice(0, 64)}`))
   const decoded = ctx.codec.decode(h.payload)

@@ -4,6 +4,8 @@
  *
  *   mailbox (frames, ticks)
  *     -> Envelope.open           rejections: metric + `Rejected` event; never reach the core
+ *                                (the signature check is skipped for frames the transport verified
+ *                                with this replica's key ring: `trustTransportVerification`)
  *     -> driver.step             for every input of the batch (up to `maxBatch`)
  *     -> while driver.hasReady():
  *          ready()
@@ -48,7 +50,7 @@
  * never blocks the replica; at most `MAX_READY_ROUNDS` Readys per batch; at
  * most `maxOpenSpans` (default `Tracing.DEFAULT_MAX_OPEN_SPANS`) open request spans.
  */
-import { Data, type Duration, Effect, Either, ExecutionStrategy, Exit, Option, PubSub, Queue, Scope, Stream, SubscriptionRef } from "effect"
+import { Data, type Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, Option, PubSub, Queue, Scope, Stream, SubscriptionRef } from "effect"
 import * as Actor from "./Actor.js"
 import * as Clock from "./Clock.js"
 import type { KeyRing, Signer } from "./Crypto.js"
@@ -80,6 +82,20 @@ export interface ReplicaConfig<M> {
   readonly eventBufferSize?: number
   /** Reject frames whose signed sender differs from the transport's `from` (default true). */
   readonly checkTransportSender?: boolean
+  /**
+   * Accept the transport's own verification of a frame's signature instead of
+   * verifying it again (default true). It applies only to a frame the transport
+   * marked `verifiedWith` this replica's `KeyRingService` (the very same object,
+   * so a transport configured with other keys is never trusted) and whose
+   * signed sender is the transport's `from`; every other check still runs
+   * (size, header, protocol, cluster, sender, known key, decoding). The
+   * WebSocket transport marks frames only with `verifySignatures` on (its
+   * default), and the Runner gives transport and shell the same key ring, so a
+   * replica on it verifies each frame once instead of twice. The transport is
+   * in-process code the application chose, as trusted as this shell. Turn it
+   * off to verify every frame here regardless.
+   */
+  readonly trustTransportVerification?: boolean
   /** Told when the replica dies (storage failure, a defect in the driver). */
   readonly supervisor: Actor.Supervisor
   /** Request spans open at once (see `Tracing`); 0 turns request spans and the commit-latency histogram off. */
@@ -140,16 +156,22 @@ export type ShellInput = { readonly _tag: "Frame"; readonly incoming: Incoming }
 /**
  * Authenticate a frame from the network. A rejection is recorded in metrics
  * and returned; the caller publishes it and never gives it to the core.
+ * `trustTransport`: see `ReplicaConfig.trustTransportVerification` (here
+ * default false, for callers that predate it).
  */
 export const openIncoming = <M>(
   ctx: Envelope.EnvelopeContext<M>,
   keys: KeyRing,
   incoming: Incoming,
-  checkTransportSender: boolean
+  checkTransportSender: boolean,
+  trustTransport = false
 ): Effect.Effect<Either.Either<Verified<M>, Rejection>> =>
   Effect.suspend((): Effect.Effect<Either.Either<Verified<M>, Rejection>> => {
-    // the sender check runs inside `open`, before the (costly) signature check
-    const opened = checkTransportSender
+    // the sender check runs inside `open`, before the (costly) signature check;
+    // a frame the transport verified with our own key ring as `from`'s skips only the signature
+    const opened = trustTransport && incoming.verifiedWith === keys
+      ? Envelope.openVerifiedByTransport(ctx, keys, incoming.bytes, incoming.from)
+      : checkTransportSender
       ? Envelope.open(ctx, keys, incoming.bytes, incoming.from)
       : Envelope.open(ctx, keys, incoming.bytes)
     return Either.isLeft(opened)
@@ -249,6 +271,7 @@ export const run = <M>(
     const name = config.name ?? ports.signer.peer
     const protocol = config.envelope.protocol
     const checkSender = config.checkTransportSender ?? true
+    const trustTransport = config.trustTransportVerification ?? true
     // a child scope, so `stop` can end this replica without closing the caller's scope
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
@@ -271,7 +294,7 @@ export const run = <M>(
     const receive = (input: ShellInput): Effect.Effect<void> =>
       input._tag === "Tick"
         ? Effect.sync(() => driver.step(input))
-        : Effect.flatMap(openIncoming(config.envelope, ports.keys, input.incoming, checkSender), (opened) =>
+        : Effect.flatMap(openIncoming(config.envelope, ports.keys, input.incoming, checkSender, trustTransport), (opened) =>
           Either.isLeft(opened)
             ? rejectInput(input.incoming.from, opened.left)
             : Effect.sync(() => driver.step({ _tag: "Receive", envelope: opened.right })))
@@ -296,9 +319,9 @@ export const run = <M>(
     }).pipe(annotated, Scope.extend(scope))
     const stopped = actor.await
 
-    // network input: a full mailbox is an overload rejection; the pump ends with the actor
-    yield* Stream.runForEach(
-      ports.transport.incoming.pipe(Stream.interruptWhen(stopped)),
+    // network input: a full mailbox is an overload rejection
+    const pump = yield* Stream.runForEach(
+      ports.transport.incoming,
       (incoming) =>
         actor.tell({ _tag: "Frame", incoming }).pipe(
           Effect.catchTag("MailboxFull", () => {
@@ -307,6 +330,9 @@ export const run = <M>(
           })
         )
     ).pipe(Effect.ignore, Effect.forkIn(scope), annotated)
+    // the pump ends with the actor: one fiber waits for the actor and interrupts it, instead of
+    // `Stream.interruptWhen`, which races every pull of the stream against the actor (tens of µs each)
+    yield* Effect.forkIn(Effect.zipRight(stopped, Fiber.interrupt(pump)), scope)
 
     // logical time: a tick refused by a full mailbox is dropped (the replica is busy, not idle)
     yield* Clock.drive(

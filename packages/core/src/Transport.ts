@@ -5,9 +5,11 @@
  * reordered, as the protocols tolerate), authenticated at the connection level
  * where it can be (WebSocket handshake), and bounded: every queue has a limit
  * and a stated drop policy. Message authenticity is still checked per frame by
- * `Envelope.open`, so `from` is a hint used for `sender-mismatch` checks.
+ * `Envelope.open`, so `from` is a hint used for `sender-mismatch` checks, unless
+ * the transport verified the frame's signature itself (`Incoming.verifiedWith`).
  */
 import { Context, Data, type Effect, type Stream } from "effect"
+import type { KeyRing } from "./Crypto.js"
 import type { PeerId } from "./Ids.js"
 
 export class TransportError extends Data.TaggedError("TransportError")<{
@@ -19,6 +21,15 @@ export class TransportError extends Data.TaggedError("TransportError")<{
 export interface Incoming {
   readonly from: PeerId
   readonly bytes: Uint8Array
+  /**
+   * Set by a transport that has itself verified this frame as a signed envelope
+   * of `from`, for its cluster, with this key ring (the WebSocket transport with
+   * `verifySignatures` on). The replica shell then skips only the signature
+   * check, and only when this is its own `KeyRingService` (the same object);
+   * see `Replica.ReplicaConfig.trustTransportVerification`. Absent: the shell
+   * verifies the signature itself.
+   */
+  readonly verifiedWith?: KeyRing
 }
 
 export interface TransportService {

@@ -69,9 +69,11 @@ export interface WebSocketTransportOptions {
   readonly frames?: "envelope" | "opaque"
   /**
    * In "envelope" mode, verify each frame's signature here too (default true),
-   * so a connection sending forgeries is closed as abusive. The replica shell
-   * verifies again in `Envelope.open`; turning this off halves the receiving
-   * side's signature work and leaves bad signatures to the shell's metrics.
+   * so a connection sending forgeries is closed as abusive. Verified frames are
+   * delivered with `verifiedWith: keys`, and a replica shell given the same key
+   * ring does not verify them again (`Replica.ReplicaConfig.trustTransportVerification`);
+   * a client shell still does. Off: the shell verifies every frame, bad
+   * signatures show in its metrics only, and abusive senders are not cut off.
    */
   readonly verifySignatures?: boolean
 }
@@ -119,6 +121,7 @@ export const make = (
     const scope = yield* Effect.scope
     const tags = { self }
 
+    const verifiedWith = envelopeFrames && (options.verifySignatures ?? true) ? options.keys : undefined
     const inbox = yield* Queue.dropping<Transport.Incoming>(limits.inboxCapacity)
     const pauseAt = Math.floor((limits.inboxCapacity * 3) / 4)
     const resumeBelow = Math.floor(limits.inboxCapacity / 4)
@@ -179,7 +182,9 @@ export const make = (
         }
         routeUp(link)
       },
-      frame: (conn, bytes) => deliver({ from: conn.peer!, bytes }, conn),
+      // a frame whose signature the connection verified says so, with the key ring it used:
+      // the replica shell then skips only its own signature check (`Incoming.verifiedWith`)
+      frame: (conn, bytes) => deliver(verifiedWith === undefined ? { from: conn.peer!, bytes } : { from: conn.peer!, bytes, verifiedWith }, conn),
       // counted, not logged: rejections come at line rate and a log line each would be its own flood;
       // what closes a connection (abuse) is logged
       rejected: (_conn, rejection: Rejection) => WsMetrics.bump(WsMetrics.framesRejected, { ...tags, reason: rejection.reason }),
@@ -250,7 +255,7 @@ export const make = (
       clusterId: options.clusterId,
       keys: options.keys,
       limits,
-      verifySignatures: envelopeFrames && (options.verifySignatures ?? true),
+      verifySignatures: verifiedWith !== undefined,
       checkEnvelopes: envelopeFrames,
       now
     }
