@@ -33,33 +33,41 @@ export const prepare = (dir: string): Effect.Effect<Launcher> =>
       const esbuild = await import("esbuild")
       const require = createRequire(MAIN)
       const outfile = path.join(dir, "synod-ledger.mjs")
-      await esbuild.build({
-        entryPoints: [MAIN],
-        bundle: true,
-        platform: "node",
-        format: "esm",
-        target: "node20",
-        conditions: ["source"],
-        outfile,
-        logLevel: "silent",
-        // bundled CommonJS code calls require(); give the ESM bundle one
-        banner: { js: "import { createRequire as __synodCreateRequire } from 'node:module'; const require = __synodCreateRequire(import.meta.url);" },
-        plugins: [{
-          name: "absolute-externals",
-          setup: (build) => {
-            build.onResolve({ filter: new RegExp(`^(${EXTERNAL.join("|")})$`) }, (args) => {
-              try {
-                return { path: pathToFileURL(require.resolve(args.path)).href, external: true }
-              } catch {
-                // an optional package that is not installed: its importer copes with its absence
-                return { path: args.path, external: true }
-              }
-            })
-          }
-        }]
-      })
+      try {
+        await build(esbuild, require, outfile)
+      } finally {
+        // esbuild runs as a child process; stop it once the bundle is written
+        await esbuild.stop()
+      }
       return { nodeArgs: [outfile], mode: "bundle" }
     } catch {
       return viaTsx()
     }
+  })
+
+const build = (esbuild: typeof import("esbuild"), require: NodeJS.Require, outfile: string) =>
+  esbuild.build({
+    entryPoints: [MAIN],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    conditions: ["source"],
+    outfile,
+    logLevel: "silent",
+    // bundled CommonJS code calls require(); give the ESM bundle one
+    banner: { js: "import { createRequire as __synodCreateRequire } from 'node:module'; const require = __synodCreateRequire(import.meta.url);" },
+    plugins: [{
+      name: "absolute-externals",
+      setup: (build) => {
+        build.onResolve({ filter: new RegExp(`^(${EXTERNAL.join("|")})$`) }, (args) => {
+          try {
+            return { path: pathToFileURL(require.resolve(args.path)).href, external: true }
+          } catch {
+            // an optional package that is not installed: its importer copes with its absence
+            return { path: args.path, external: true }
+          }
+        })
+      }
+    }]
   })
