@@ -7,7 +7,7 @@
 import { Effect, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as CliError from "./CliError.js"
-import { History } from "./internal/CoreTesting.js"
+import { History } from "@synod/core/testing"
 
 export type Operation = History.HistoryOperation
 

@@ -12,7 +12,7 @@ import { Duration, Effect, Either, Fiber, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Cli from "../src/Cli.js"
-import { History, Linearizability } from "../src/internal/CoreTesting.js"
+import { History, Linearizability } from "@synod/core/testing"
 import * as LocalCluster from "../src/LocalCluster.js"
 import * as Output from "../src/Output.js"
 
