@@ -9,6 +9,7 @@
  *   --no-crash                do not kill and restart the primary
  *   --seed <n>                seed of the clients' choices (default: random)
  *   --keep                    keep the cluster directory, logs and certificates
+ *   --checkpoint-interval <k> PBFT checkpoint interval (default 32, so checkpoints show in a short run)
  *
  * Exit code 0 only when every check passed; 1 when a check failed; 2 for bad
  * arguments; 130 when interrupted (Ctrl-C), after stopping every process.
@@ -29,7 +30,7 @@ const spec = {
   noCrash: Args.boolean("no-crash", "do not kill and restart the primary mid-run"),
   seed: Args.optionalInteger("seed", "seed of the clients' random transfers", { min: 0, max: 2 ** 31 }),
   keep: Args.boolean("keep", "keep the cluster directory, logs and certificates"),
-  checkpointInterval: Args.integer("checkpoint-interval", "PBFT checkpoint interval K", 64, { min: 1, max: 2048 })
+  checkpointInterval: Args.integer("checkpoint-interval", "PBFT checkpoint interval K", 32, { min: 1, max: 2048 })
 }
 
 const program = Effect.gen(function*() {

@@ -119,3 +119,14 @@ describe("demo verdict", () => {
     expect(Verdict.certificates(10, 10, 1).ok).toBe(false)
   })
 })
+
+describe("demo misbehaviour line", () => {
+  it("says what the Byzantine replica did and what evidence the correct replicas kept", () => {
+    const byz = status(0, { byzantine: "equivocate", byzantineActions: { "equivocate/split": 40, "equivocate/single": 2 } })
+    expect(Verdict.misbehaviour(0, byz, [status(1, { evidence: 2 }), status(2, { evidence: 1 })])).toBe(
+      "replica 0 (Byzantine) tampered with 42 messages since its last start (equivocate/single 2, equivocate/split 40); the correct replicas kept 3 pieces of signed evidence"
+    )
+    expect(Verdict.misbehaviour(0, status(0), [status(1)])).toBe("replica 0 (Byzantine) found nothing to tamper with in this run")
+    expect(Verdict.misbehaviour(0, undefined, [])).toBe("replica 0 (Byzantine) did not answer at the end")
+  })
+})

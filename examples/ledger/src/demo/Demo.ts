@@ -143,6 +143,7 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
     )
     const kills = new Map(running.map((r) => [r.id, r.kill] as const))
     for (const r of running) monitor.started(r.id, r.statusUrl)
+    yield* term.out(s.dim(`  ${REPLICAS} replicas ready (pids ${running.map((r) => r.pid).join(", ")}); logs in ${dir}/replica-<id>.log`))
 
     let started = Date.now()
     const elapsed = () => (Date.now() - started) / 1000
@@ -281,6 +282,7 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
     yield* term.out(s.bold("final state") + s.dim(` after ${elapsed().toFixed(1)} s`))
     for (const line of finalLines(monitor.rows(), s)) yield* term.out(line)
     yield* term.out("")
+    yield* term.out(Verdict.misbehaviour(o.byzantineReplica, monitor.rows().find((r) => r.id === o.byzantineReplica)?.status, statuses))
     for (const c of checks) yield* term.out(`${c.ok ? s.green("✔ PASS") : s.red("✘ FAIL")} ${s.bold(c.name)}: ${c.detail}`)
     const ok = checks.every((c) => c.ok)
     yield* term.out("")

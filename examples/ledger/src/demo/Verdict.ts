@@ -125,3 +125,22 @@ export const certificates = (answers: number, valid: number, invalid: number): C
   invalid === 0 && valid === answers
     ? { name: "certificates", ok: true, detail: `all ${valid} kept reply certificates verify against the replicas' public keys (f+1 signed replies each)` }
     : { name: "certificates", ok: false, detail: `${answers} certified answers kept, audit found ${valid} valid and ${invalid} invalid certificates` }
+
+/**
+ * What the Byzantine replica did and what the correct replicas caught (a
+ * statement, not a check: a strategy may find nothing to act on, e.g.
+ * stale-view before the first view change).
+ */
+export const misbehaviour = (
+  replica: number,
+  byzantine: ReplicaStatus | undefined,
+  correct: ReadonlyArray<ReplicaStatus>
+): string => {
+  const evidence = correct.reduce((n, s) => n + s.evidence, 0)
+  const caught = evidence > 0 ? `; the correct replicas kept ${evidence} pieces of signed evidence` : ""
+  if (byzantine === undefined) return `replica ${replica} (Byzantine) did not answer at the end${caught}`
+  const actions = Object.entries(byzantine.byzantineActions).sort(([a], [b]) => (a < b ? -1 : 1))
+  const total = actions.reduce((n, [, k]) => n + k, 0)
+  if (total === 0) return `replica ${replica} (Byzantine) found nothing to tamper with in this run${caught}`
+  return `replica ${replica} (Byzantine) tampered with ${total} messages since its last start (${actions.map(([k, n]) => `${k} ${n}`).join(", ")})${caught}`
+}
