@@ -164,17 +164,16 @@ const child = <V>(m: Map<string, Map<string, V>>, k: string): Map<string, V> => 
 }
 
 const headerPrefix = (clusterId: string, protocol: string, type: string, sender: string): Uint8Array => {
-  const bySender = child(child(child(prefixCache, clusterId), protocol), sender)
-  let prefix = bySender.get(type)
-  if (prefix === undefined) {
-    prefix = encodePrefix([clusterId, protocol, type, sender])
-    if (prefixCount >= PREFIX_CACHE_LIMIT) {
-      prefixCache.clear()
-      prefixCount = 0
-    }
-    child(child(child(prefixCache, clusterId), protocol), sender).set(type, prefix)
-    prefixCount++
+  const cached = prefixCache.get(clusterId)?.get(protocol)?.get(sender)?.get(type)
+  if (cached !== undefined) return cached
+  // throws for a field too long for its u16 length, before anything is cached
+  const prefix = encodePrefix([clusterId, protocol, type, sender])
+  if (prefixCount >= PREFIX_CACHE_LIMIT) {
+    prefixCache.clear()
+    prefixCount = 0
   }
+  child(child(child(prefixCache, clusterId), protocol), sender).set(type, prefix)
+  prefixCount++
   return prefix
 }
 
