@@ -234,38 +234,14 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
     yield* Ref.set(phase, "resolving")
     const unknown = log.records.filter((r) => r.outcome._tag === "Unknown")
     if (unknown.length > 0) yield* screen.line(stamp(`resolving ${unknown.length} transfers without a certified answer (resubmitting them; ids make this idempotent)`))
-    yield* Effect.forEach([...new Set(unknown.map((r) => r.client))], (name) =>
-      Effect.gen(function*() {
-        const { client } = yield* openClient(name)
-        for (const r of unknown.filter((u) => u.client === name)) {
-          const answer = yield* client.submit(r.transfer).pipe(Effect.timeout(RESOLVE_TIMEOUT), Effect.either)
-          if (answer._tag === "Right") {
-            r.outcome = Traffic.outcomeOf(answer.right)
-            yield* keep(name)(answer.right, `transfer ${r.transfer.id} (resubmitted)`)
-          }
-        }
-      }), { concurrency: "unbounded", discard: true })
+    yield* resolve(unknown, openClient, keep)
 
     yield* Ref.set(phase, "waiting for the correct replicas to converge")
     const converged = yield* converge(monitor)
-    const views = new Map<number, LedgerView>()
-    for (const st of monitor.correct()) {
-      const url = monitor.url(st.replica)
-      if (url === undefined) continue
-      const view = yield* getJson(`${url}/ledger`, 10_000).pipe(Effect.map(decodeLedgerView), Effect.either)
-      if (view._tag === "Right" && view.right._tag === "Right") views.set(st.replica, view.right.right)
-    }
+    const views = yield* ledgerViews(monitor)
 
     // 6. checks
-    let valid = 0
-    let invalid = 0
-    for (const name of names) {
-      const report = yield* CertificateStore.audit(cluster, name).pipe(
-        Effect.provideService(FileSystem.FileSystem, fs),
-        Effect.mapError((e) => new DemoFailed(e.detail))
-      )
-      for (const v of report.verdicts) v._tag === "Valid" ? valid++ : invalid++
-    }
+    const audited = yield* auditAll(cluster, names).pipe(Effect.provideService(FileSystem.FileSystem, fs))
     yield* Fiber.interrupt(display)
     yield* Ref.set(phase, "done")
     if (screen.live) yield* Effect.flatMap(frame(), (f) => screen.frame(liveLines(f, s)))
@@ -276,7 +252,7 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
       converged ? Verdict.agreement(statuses) : { ...Verdict.agreement(statuses), ok: false },
       Verdict.supply(statuses, initialSupply(cluster.genesis)),
       Verdict.exactlyOnce(cluster.genesis, log.records, views),
-      Verdict.certificates(yield* Ref.get(answers), valid, invalid)
+      Verdict.certificates(yield* Ref.get(answers), audited.valid, audited.invalid)
     ]
     yield* term.out("")
     yield* term.out(s.bold("final state") + s.dim(` after ${elapsed().toFixed(1)} s`))
@@ -294,6 +270,49 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
     )
     yield* Ref.set(passed, ok)
     return { ok, dir }
+  })
+
+/** Resubmit each transfer without a certified answer, per client in order, with a fresh client session. */
+const resolve = (
+  unknown: ReadonlyArray<Traffic.TransferRecord>,
+  openClient: (name: string) => Effect.Effect<{ readonly client: LedgerClient }, DemoFailed, Scope.Scope>,
+  keep: (client: string) => Traffic.ClientLoop["keep"]
+): Effect.Effect<void, DemoFailed, Scope.Scope> =>
+  Effect.forEach([...new Set(unknown.map((r) => r.client))], (name) =>
+    Effect.gen(function*() {
+      const { client } = yield* openClient(name)
+      for (const r of unknown.filter((u) => u.client === name)) {
+        const answer = yield* client.submit(r.transfer).pipe(Effect.timeout(RESOLVE_TIMEOUT), Effect.either)
+        if (answer._tag === "Right") {
+          r.outcome = Traffic.outcomeOf(answer.right)
+          yield* keep(name)(answer.right, `transfer ${r.transfer.id} (resubmitted)`)
+        }
+      }
+    }), { concurrency: "unbounded", discard: true })
+
+/** Each correct replica's local ledger (`/ledger`); a replica that does not serve it is left out (and the check says so). */
+const ledgerViews = (monitor: Monitor): Effect.Effect<Map<number, LedgerView>> =>
+  Effect.gen(function*() {
+    const views = new Map<number, LedgerView>()
+    for (const st of monitor.correct()) {
+      const url = monitor.url(st.replica)
+      if (url === undefined) continue
+      const view = yield* getJson(`${url}/ledger`, 10_000).pipe(Effect.map(decodeLedgerView), Effect.either)
+      if (view._tag === "Right" && view.right._tag === "Right") views.set(st.replica, view.right.right)
+    }
+    return views
+  })
+
+/** Audit every client's kept certificates, as `synod-ledger audit` does. */
+const auditAll = (cluster: ClusterDir.Cluster, names: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    let valid = 0
+    let invalid = 0
+    for (const name of names) {
+      const report = yield* CertificateStore.audit(cluster, name).pipe(Effect.mapError((e) => new DemoFailed(e.detail)))
+      for (const v of report.verdicts) v._tag === "Valid" ? valid++ : invalid++
+    }
+    return { valid, invalid }
   })
 
 /** Poll until every correct replica answers with the same executed sequence number and digest twice in a row. */

@@ -137,7 +137,7 @@ export const misbehaviour = (
   correct: ReadonlyArray<ReplicaStatus>
 ): string => {
   const evidence = correct.reduce((n, s) => n + s.evidence, 0)
-  const caught = evidence > 0 ? `; the correct replicas kept ${evidence} pieces of signed evidence` : ""
+  const caught = evidence > 0 ? `; the correct replicas kept ${evidence} piece${evidence === 1 ? "" : "s"} of signed evidence` : ""
   if (byzantine === undefined) return `replica ${replica} (Byzantine) did not answer at the end${caught}`
   const actions = Object.entries(byzantine.byzantineActions).sort(([a], [b]) => (a < b ? -1 : 1))
   const total = actions.reduce((n, [, k]) => n + k, 0)
