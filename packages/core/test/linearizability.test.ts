@@ -4,6 +4,9 @@ import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import type { HistoryOperation, Value } from "../src/testing/History.js"
 import { parseHistory, valueKey } from "../src/testing/History.js"
+import type { CheckOp } from "../src/testing/internal/Partition.js"
+import { CAS_FAILED, CAS_SWAPPED, DELETE, GET, PUT } from "../src/testing/internal/Register.js"
+import { Relaxer } from "../src/testing/internal/Witness.js"
 import { type CheckResult, checkHistory, describeOperation, formatCheckResult } from "../src/testing/Linearizability.js"
 
 // ---------------------------------------------------------------------------
@@ -225,16 +228,17 @@ describe("linearizability of small histories", () => {
 
 // ---------------------------------------------------------------------------
 
-const tinyHistory: fc.Arbitrary<Array<HistoryOperation>> = fc.array(
+/** Tiny random single-key histories; `dense` draws from fewer values, with more cas and pending operations. */
+const tinyHistories = (dense: boolean): fc.Arbitrary<Array<HistoryOperation>> => fc.array(
   fc.record({
     client: fc.nat({ max: 3 }),
-    kind: fc.constantFrom("get", "get", "put", "put", "delete", "cas"),
+    kind: dense ? fc.constantFrom("get", "put", "cas", "cas") : fc.constantFrom("get", "get", "put", "put", "delete", "cas"),
     call: fc.nat({ max: 12 }),
     length: fc.nat({ max: 6 }),
-    status: fc.constantFrom("ok", "ok", "ok", "ok", "unknown", "failed"),
-    value: fc.constantFrom<Value>(1, 2, "1"),
-    expected: fc.constantFrom<Value>(1, 2, "1"),
-    read: fc.constantFrom<Value | null>(null, 1, 2, "1"),
+    status: dense ? fc.constantFrom("ok", "ok", "unknown") : fc.constantFrom("ok", "ok", "ok", "ok", "unknown", "failed"),
+    value: dense ? fc.constantFrom<Value>(1, 2) : fc.constantFrom<Value>(1, 2, "1"),
+    expected: dense ? fc.constantFrom<Value>(1, 2) : fc.constantFrom<Value>(1, 2, "1"),
+    read: dense ? fc.constantFrom<Value | null>(1, 2) : fc.constantFrom<Value | null>(null, 1, 2, "1"),
     swapped: fc.boolean()
   }).map((r): HistoryOperation => {
     const span: Span = r.status === "unknown" ? [r.call] : [r.call, r.call + r.length]
@@ -250,13 +254,57 @@ const tinyHistory: fc.Arbitrary<Array<HistoryOperation>> = fc.array(
   { maxLength: 7 }
 )
 
+describe("relaxed sub-histories (witness trials)", () => {
+  const op = (kind: number, a1: number, a2: number, call: number, ret: number | undefined, source: number): CheckOp =>
+    ({ kind, a1, a2, call, ret, unknown: ret === undefined, source })
+
+  it("try the start values that only a pending cas of the background expects", () => {
+    // put 1; a pending cas 1 -> 2; then W: a cas expecting 2 fails, a get reads 2.
+    // Only a start of 1 explains W (the failed cas, then the pending cas, then the get).
+    const ops = [op(PUT, 1, 0, 0, 1, 0), op(CAS_SWAPPED, 1, 2, 2, undefined, 1), op(CAS_FAILED, 2, 3, 3, 4, 2), op(GET, 2, 0, 5, 6, 3)]
+    const relaxer = new Relaxer(ops)
+    expect(relaxer.trial([2, 3], 10_000)).toMatchObject({ fails: false, initial: "unconstrained" })
+    // Without the pending cas nothing makes 2 after the failed cas.
+    expect(new Relaxer([ops[0]!, ops[2]!, ops[3]!].map((o, i) => ({ ...o, source: i }))).trial([1, 2], 10_000))
+      .toMatchObject({ fails: true, blocked: 2 })
+  })
+})
+
 describe("against a brute-force oracle on tiny histories", () => {
-  it.prop("same verdict as trying every order", [tinyHistory], ([ops]) => {
-    const result = checkHistory(ops)
-    expect(result._tag).toBe(bruteForce(ops) ? "Linearizable" : "NotLinearizable")
+  for (const dense of [false, true]) {
+    it.prop(`same verdict as trying every order${dense ? " (few values, many cas)" : ""}`, [tinyHistories(dense)], ([ops]) => {
+      const result = checkHistory(ops)
+      expect(result._tag).toBe(bruteForce(ops) ? "Linearizable" : "NotLinearizable")
+    }, { fastCheck: { numRuns: 2000 } })
+  }
+
+  it.prop("a witness trial fails exactly when relaxed(W) has no linearization", [tinyHistories(true), fc.array(fc.nat(), { minLength: 1, maxLength: 4 })], ([ops, picks]) => {
+    // The checker's view of the operations (as Linearizability.ts builds it).
+    const ids = new Map<string, number>()
+    const intern = (v: Value | null) => v === null ? 0 : ids.get(valueKey(v)) ?? (ids.set(valueKey(v), ids.size + 1), ids.size)
+    const live = ops.filter((op) => op.outcome.status !== "failed" && !(op.op === "get" && op.outcome.status === "unknown"))
+    const checkOps = live.map((op, source): CheckOp => {
+      const o = op.outcome
+      const base = { unknown: o.status === "unknown", call: op.callNs, ret: o.status === "ok" ? o.returnNs : undefined, source }
+      if (op.op === "get") return { ...base, kind: GET, a1: intern("result" in o ? o.result as Value | null : null), a2: 0 }
+      if (op.op === "put") return { ...base, kind: PUT, a1: intern(op.value), a2: 0 }
+      if (op.op === "delete") return { ...base, kind: DELETE, a1: 0, a2: 0 }
+      const swapped = o.status === "unknown" || ("result" in o && o.result === true)
+      return { ...base, kind: swapped ? CAS_SWAPPED : CAS_FAILED, a1: intern(op.expected), a2: intern(op.value) }
+    })
+    const definite = checkOps.flatMap((op, k) => (op.unknown ? [] : [k]))
+    if (definite.length === 0) return
+    const witness = [...new Set(picks.map((pick) => definite[pick % definite.length]!))]
+    const trial = new Relaxer(checkOps).trial(witness, 1_000_000)
+    const chosen = witness.map((k) => live[k]!)
+    const a = Math.min(...chosen.map((op) => Number(op.callNs)))
+    const cut = live.some((op) => op.outcome.status === "ok" && Number(op.outcome.returnNs) < a)
+    expect(trial.exhausted).toBe(false)
+    expect(trial.initial).toBe(cut ? "unconstrained" : "absent")
+    expect(trial.fails).toBe(!bruteForce(relaxedWitness(live, chosen), cut ? "any" : ""))
   }, { fastCheck: { numRuns: 3000 } })
 
-  it.prop("every witness is sound and 1-minimal", [tinyHistory], ([ops]) => {
+  it.prop("every witness is sound and 1-minimal", [fc.oneof(tinyHistories(false), tinyHistories(true))], ([ops]) => {
     const result = checkHistory(ops)
     if (result._tag !== "NotLinearizable") return
     const { witness } = result

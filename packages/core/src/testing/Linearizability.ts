@@ -11,9 +11,22 @@
  * intervals are closed (operations that touch are concurrent); values are
  * compared by their JSON encoding ("1" differs from 1).
  *
- * The search is bounded: `maxSteps` per key (a step visits one call or return
- * event; each costs at most a scan of the operations open at that time), after
- * which the verdict is `Inconclusive` rather than a wait without end.
+ * Per key: a linear pass for reads that no write can explain (values never
+ * written, stale reads, read inversions; `internal/StaleReads.ts`); then the
+ * search with a small budget, which settles most histories; then, if that
+ * ran out, windows of 64 consecutive operations checked on their own (a
+ * cheap refutation of local violations, `internal/Witness.ts`); then the
+ * search with the whole budget. A violation is explained by a small witness
+ * (see `Witness`).
+ *
+ * Bounds: a step examines one candidate, scans one configuration or
+ * backtracks, each costing at most a pass over the operations open at that
+ * point (a few hundred nanoseconds in practice). A key's verdict takes at
+ * most 2 × `maxSteps` steps (the quick search and the windows share one
+ * `maxSteps`, the final search has its own), and its witness at most
+ * `witnessSteps` more; past that the verdict is `Inconclusive`, never a wait
+ * without end. The search's cache grows by at most one configuration (a few
+ * dozen bytes) per step.
  */
 import type { HistoryOperation, Time, Value } from "./History.js"
 import { encodeValue, valueKey } from "./History.js"
@@ -21,12 +34,12 @@ import type { CheckOp } from "./internal/Partition.js"
 import { compile } from "./internal/Partition.js"
 import { ABSENT, CAS_FAILED, CAS_SWAPPED, DELETE, GET, PUT } from "./internal/Register.js"
 import { search } from "./internal/Search.js"
-import type { MinimalWitness } from "./internal/Witness.js"
 import { findImpossibleRead } from "./internal/StaleReads.js"
+import type { MinimalWitness } from "./internal/Witness.js"
 import { findFailingWindow, minimizeWitness, Relaxer } from "./internal/Witness.js"
 
 export interface CheckOptions {
-  /** Steps allowed for one key's search before giving up with `Inconclusive`. Default 20,000,000 (seconds of work). */
+  /** Steps for one key's search (see the bounds above). Default 20,000,000: seconds of work. */
   readonly maxSteps?: number
   /** Steps allowed for shrinking the witness of a failing key. Default 5,000,000. */
   readonly witnessSteps?: number

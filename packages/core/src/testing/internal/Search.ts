@@ -8,15 +8,18 @@
  * configurations (ConfigCache) prunes the search.
  *
  * Reductions, each of which only skips configurations that an explored one
- * dominates:
+ * dominates, or that cannot lead to a linearization:
  * - Forced reads: a read-only operation that may be linearized now and holds
  *   in the current state is linearized first, with no alternatives: it
  *   changes nothing, and all that had to precede it is already linearized.
+ * - Look-ahead: an operation waiting for state v (a get of v, a cas expecting
+ *   v) that the current state is not needs a write of v, not linearized yet,
+ *   called before the operation returns; without one the configuration is
+ *   dead at once, instead of when that return is reached.
  * - Unknown operations have no events: nothing forces them, and the search
- *   succeeds once every definite operation is linearized. After the definite
- *   candidates of a configuration, it tries one unknown operation per effect
- *   class: the latest-called one it may linearize (an earlier one of the
- *   class stays usable in more places).
+ *   succeeds once every definite operation is linearized. A configuration
+ *   first tries one unknown operation per effect class (UnknownPool), then
+ *   its definite candidates in list order.
  * - An unknown write linearized from state s must be followed directly by an
  *   operation that s rejects: otherwise it could be left out (next comes a
  *   write, or nothing) or moved later (next comes a read that s satisfies).
@@ -24,9 +27,9 @@
  * - An unknown put or delete is not tried when a definite write that may be
  *   linearized now makes the same state: the two can swap places (the
  *   unknown one is valid anywhere after its call).
- * - A configuration is (definite operations linearized, state, that
- *   constraint, how many unknown operations of each class were used); see
- *   UsedCounts for why the counts stand for the set.
+ * - The cache: a configuration is (definite operations linearized, state,
+ *   that constraint, how many unknown operations of each class were used);
+ *   see UsedCounts for why the counts stand for the set.
  */
 import { ConfigCache } from "./ConfigCache.js"
 import type { Partition } from "./Partition.js"
@@ -49,10 +52,11 @@ const END = -1
 const DEAD = -2
 
 /**
- * Searches for a linearization from `initial` (a Register state, below
- * `p.states`). A step is
- * one candidate examined or one backtrack; `maxSteps` bounds the work, and
- * with it the cache (at most one entry per step).
+ * Searches for a linearization from `initial` (a Register state below
+ * `p.states`). A step is one candidate examined, one configuration scanned or
+ * one backtrack, each costing at most a pass over the operations open at that
+ * point; `maxSteps` bounds the work, and with it the cache (at most one entry
+ * per step).
  */
 export const search = (p: Partition, initial: number, maxSteps: number): SearchOutcome => {
   const n = p.size
@@ -97,7 +101,7 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
     next[prev[e]!] = e
     if (next[e] !== END) prev[next[e]!] = e
   }
-  /** Rank of the earliest return still in the list: operations called up to it may be linearized now. */
+  /** Whether `i`, taking the state to `newState`, may come next (valid, and meeting the constraint). */
   const allowed = (i: number, newState: number): boolean =>
     newState !== INVALID && (constraint === NO_CONSTRAINT || step(constraint, kind[i]!, a1[i]!, a2[i]!) === INVALID)
 
@@ -228,8 +232,8 @@ export const search = (p: Partition, initial: number, maxSteps: number): SearchO
     return -1
   }
 
-  // The scan of a configuration tries its unknown candidates first (they are
-  // few, and needed), then its definite candidates in list order.
+  // A configuration is scanned once (forced read, look-ahead, unknown
+  // candidates), then tries its unknown candidates, then its definite ones.
   let entry = next[HEAD]!
   let fresh = true // the configuration has not been scanned yet
   let nextUnknown = -1 // position in pool.list to try next, or -1 once at the definite candidates

@@ -15,8 +15,8 @@
  * changes nothing.)
  *
  * "Any value" is checked by trying each start value that can matter: absent,
- * each value W reads or a cas of W expects, and one value nobody reads (all
- * such values behave alike).
+ * each value read or expected by a swapping cas in relaxed(W), and one value
+ * nobody mentions (all such values behave alike).
  */
 import type { CheckOp } from "./Partition.js"
 import { compile } from "./Partition.js"
@@ -90,7 +90,7 @@ export class Relaxer {
     let steps = 0
     let blocked = -1
     let deepest = -1
-    for (const start of cut ? this.startValues(witness) : [ABSENT]) {
+    for (const start of cut ? this.startValues(relaxed) : [ABSENT]) {
       const outcome = search(partition, start, maxSteps - steps)
       steps += outcome.steps
       if (outcome._tag === "Linearizable") return { fails: false, blocked: -1, initial: cut ? "unconstrained" : "absent", steps, exhausted: false }
@@ -103,10 +103,16 @@ export class Relaxer {
     return { fails: true, blocked, initial: cut ? "unconstrained" : "absent", steps, exhausted: false }
   }
 
-  /** Start values worth trying for W, the likeliest first: what W's earliest operations read. */
-  private startValues(witness: ReadonlyArray<number>): Array<number> {
+  /**
+   * Start values worth trying for relaxed(W): the start is observed only by
+   * gets and swapping cas operations (equal to what they read), including the
+   * unknown ones of the background, and by failed cas operations (different
+   * from what they expected), so absent, those values, and one value nobody
+   * mentions cover every case. The likeliest first: in call order.
+   */
+  private startValues(relaxed: ReadonlyArray<CheckOp>): Array<number> {
     const values = [ABSENT]
-    for (const i of this.byCall(witness)) {
+    for (const i of this.byCall(relaxed.map((op) => op.source))) {
       const op = this.ops[i]!
       if ((op.kind === GET || op.kind === CAS_SWAPPED) && !values.includes(op.a1)) values.push(op.a1)
     }
