@@ -26,7 +26,9 @@
  * `maxSteps`, the final search has its own), and its witness at most
  * `witnessSteps` more; past that the verdict is `Inconclusive`, never a wait
  * without end. The search's cache grows by at most one configuration (a few
- * dozen bytes) per step.
+ * dozen bytes) per step. Measured at the default budget, a history the search
+ * cannot settle (10,000 operations of 32 clients on one register) takes about
+ * 3 s of CPU and 250 MB.
  */
 import type { HistoryOperation, Time, Value } from "./History.js"
 import { encodeValue, valueKey } from "./History.js"
@@ -149,6 +151,8 @@ const checkKey = (ops: ReadonlyArray<CheckOp>, maxSteps: number, witnessSteps: n
     const witness = minimizeWitness(relaxed(), windows.window, windows.trial, maxSteps, witnessSteps)
     return { _tag: "NotLinearizable", witness }
   }
+  // With the same budget the final search would repeat the quick one.
+  if (quickSteps === maxSteps) return { _tag: "Budget", steps: quick.steps + windows.steps }
   const full = search(partition, ABSENT, maxSteps)
   if (full._tag === "Linearizable") return full
   if (full._tag === "NotLinearizable") return fromSearch(partition.source[full.blocked]!)

@@ -26,7 +26,8 @@ export class UsedCounts {
   private readonly counts: Int32Array
   private hash = 0
   private nonZero = 0
-  private readonly interned = new Map<number, Array<{ readonly counts: Int32Array; readonly id: number }>>()
+  /** The id of each interned vector, with its nonzero entries as (class, count) pairs. */
+  private readonly interned = new Map<number, Array<{ readonly pairs: Int32Array; readonly id: number }>>()
   private nextId = 1
 
   constructor(classes: number) {
@@ -52,14 +53,27 @@ export class UsedCounts {
     if (this.nonZero === 0) return 0
     let bucket = this.interned.get(this.hash)
     if (bucket === undefined) this.interned.set(this.hash, (bucket = []))
-    for (const entry of bucket) if (sameCounts(entry.counts, this.counts)) return entry.id
+    for (const entry of bucket) if (this.matches(entry.pairs)) return entry.id
     const id = this.nextId++
-    bucket.push({ counts: this.counts.slice(), id })
+    bucket.push({ pairs: this.pairs(), id })
     return id
   }
-}
 
-const sameCounts = (a: Int32Array, b: Int32Array): boolean => {
-  for (let c = 0; c < a.length; c++) if (a[c] !== b[c]) return false
-  return true
+  /** Whether the current vector has exactly these nonzero entries. */
+  private matches(pairs: Int32Array): boolean {
+    if (pairs.length !== 2 * this.nonZero) return false
+    for (let k = 0; k < pairs.length; k += 2) if (this.counts[pairs[k]!] !== pairs[k + 1]) return false
+    return true
+  }
+
+  private pairs(): Int32Array {
+    const pairs = new Int32Array(2 * this.nonZero)
+    let k = 0
+    this.counts.forEach((count, c) => {
+      if (count === 0) return
+      pairs[k++] = c
+      pairs[k++] = count
+    })
+    return pairs
+  }
 }
