@@ -249,15 +249,17 @@ const parseHeader = (frame: Uint8Array, maxFrameBytes: number): FrameHeader | Re
     if (frame[i] !== MAGIC[i]) return reject("wrong-protocol", "bad magic")
   }
   let at = MAGIC.byteLength
-  // the four header strings: cluster id, protocol, type, sender
-  const starts = [0, 0, 0, 0]
-  const ends = [0, 0, 0, 0]
+  // the four header strings, in order: cluster id, protocol, type, sender
+  const fields = ["", "", "", ""]
   for (let i = 0; i < 4; i++) {
     if (at + 2 > size) return reject("truncated", "header field length cut off")
     const len = u16(frame, at)
     if (at + 2 + len > size) return reject("truncated", "header field cut off")
-    starts[i] = at + 2
-    ends[i] = at + 2 + len
+    try {
+      fields[i] = headerString(frame, at + 2, at + 2 + len)
+    } catch {
+      return reject("malformed", "header field is not UTF-8")
+    }
     at += 2 + len
   }
   if (at + 4 > size) return reject("truncated", "payload length cut off")
@@ -270,15 +272,7 @@ const parseHeader = (frame: Uint8Array, maxFrameBytes: number): FrameHeader | Re
   const sigLen = frame[at]!
   at += 1
   if (at + sigLen !== size) return reject(at + sigLen > size ? "truncated" : "malformed", "signature length mismatch")
-  let clusterId: string, protocol: string, type: string, sender: string
-  try {
-    clusterId = headerString(frame, starts[0]!, ends[0]!)
-    protocol = headerString(frame, starts[1]!, ends[1]!)
-    type = headerString(frame, starts[2]!, ends[2]!)
-    sender = headerString(frame, starts[3]!, ends[3]!)
-  } catch {
-    return reject("malformed", "header field is not UTF-8")
-  }
+  const [clusterId, protocol, type, sender] = fields as [string, string, string, string]
   return {
     clusterId,
     protocol,
