@@ -39,8 +39,10 @@ export interface ReplicaOptions {
   readonly dir: string
   readonly id: number
   readonly byzantine: Strategy | undefined
-  /** Serve /status on this port of 127.0.0.1 (0: any free port); undefined: no status server. */
+  /** Serve /status on this port (0: any free port); undefined: no status server. */
   readonly statusPort: number | undefined
+  /** Default 127.0.0.1. */
+  readonly statusHost?: string
   /** Logical clock period. */
   readonly tickMs: number
   /** Seed of the Byzantine strategy's choices. */
@@ -204,6 +206,7 @@ export const run = (o: ReplicaOptions): Effect.Effect<void, CliError.CliError, F
     let statusLine = ""
     if (o.statusPort !== undefined) {
       const server = yield* StatusServer.make({
+        ...(o.statusHost !== undefined ? { host: o.statusHost } : {}),
         port: o.statusPort,
         status: () => encodeStatus(statusOf(o.id, pbft, decorated, tally, started, currentDigest)),
         routes: { "/ledger": () => ledgerViewOf(pbft, currentDigest) }
