@@ -15,7 +15,6 @@
  */
 import { FileSystem } from "@effect/platform"
 import {
-  ClientId,
   ClusterConfig,
   Crypto,
   Keys,
@@ -251,6 +250,3 @@ export const init = (o: InitOptions): Effect.Effect<Initialized, CliError.CliErr
     const all = [...written, files.minterKey, files.genesis].map((p) => path.relative(o.dir, p))
     return { cluster: { layout: files, config: checked, genesis, ledger: makeLedger(genesis) }, written: all }
   })
-
-/** The ClientId of a client name, for code that already checked it exists. */
-export const clientIdOf = (name: string) => ClientId.make(name)
