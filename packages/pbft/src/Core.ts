@@ -10,7 +10,7 @@
  * (requests sent separately from pre-prepares), onStatus and onRelay
  * (retransmission).
  */
-import { type Crypto, Protocol, type ReplicaId, type StateMachine, type TrustModel } from "@synod/core"
+import { type Crypto, Protocol, type ReplicaId, type StateMachine, type Status, type TrustModel } from "@synod/core"
 import { Checkpoints } from "./Checkpoints.js"
 import * as Config from "./Config.js"
 import type { PbftConfig } from "./Config.js"
@@ -18,6 +18,7 @@ import { EvidenceLog, type Evidence } from "./Evidence.js"
 import { Log } from "./Log.js"
 import type { PbftMessage } from "./Messages.js"
 import * as StateTransfer from "./StateTransfer.js"
+import * as PbftStatus from "./Status.js"
 import { Batches } from "./internal/Batches.js"
 import { onCheckpoint, onFetchState, onStateReply, retryTransfer } from "./internal/Checkpointing.js"
 import * as Commands from "./internal/Commands.js"
@@ -89,6 +90,11 @@ export class PbftCore implements Protocol.Core<PbftMessage> {
 
   invariants(): ReadonlyArray<string> {
     return this.state.instance.invariants?.() ?? []
+  }
+
+  /** What the replica reports to operators (see `Status.ts`); cheap, changes nothing. */
+  status(): Status.ReplicaStatus {
+    return PbftStatus.of(this.state)
   }
 
   // ---- inspection -------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * simulator and the Effect shell both drive this, so production code runs
  * unchanged in tests. Inspection accessors expose the core's view of things.
  */
-import { Protocol } from "@synod/core"
+import { Protocol, type Status } from "@synod/core"
 import { PbftCore, type PbftReplicaParams } from "./Core.js"
 import type { Evidence } from "./Evidence.js"
 import type { PbftMessage } from "./Messages.js"
@@ -11,6 +11,8 @@ import type { PbftMessage } from "./Messages.js"
 export interface PbftDriver extends Protocol.Driver<PbftMessage> {
   readonly core: PbftCore
   view(): number
+  /** Forwarded from `PbftCore.status()` (see `Status.ts`). */
+  status(): Status.ReplicaStatus
   isPrimary(): boolean
   /** Verifiable evidence of equivocation and lying this replica has collected. */
   evidence(): ReadonlyArray<Evidence>
@@ -22,6 +24,7 @@ export const make = (params: PbftReplicaParams): PbftDriver => {
   return {
     ...driver,
     core,
+    status: () => core.status(),
     view: () => core.view(),
     isPrimary: () => core.isPrimary(),
     evidence: () => core.evidence()

@@ -19,6 +19,8 @@ export { verifyReplyCertificate } from "./ReplyCertificate.js"
 export { verifyEvidence } from "./Evidence.js"
 export { PbftCore, type PbftReplicaParams } from "./Core.js"
 export * as PbftDriver from "./Driver.js"
+/** `status()` of a replica, field by field. */
+export * as PbftStatus from "./Status.js"
 export * as Client from "./Client.js"
 export { PbftClientDriver, type PbftClientConfig, type PbftClientParams } from "./Client.js"
 /** The client driver under its first name (kept for code that constructs `new PbftClient(...)`). */

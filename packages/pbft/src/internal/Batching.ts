@@ -79,6 +79,7 @@ export const noteRequests = (r: ReplicaState, seq: number, batch: StoredBatch): 
   for (const v of batch.verified) {
     const { clientId, seq: reqSeq } = v.message
     r.assigned.set(requestKey(clientId, reqSeq), seq)
+    r.phase(clientId, reqSeq, "proposed", seq)
     const last = r.replies.get(clientId)
     const w = r.waiting.get(clientId)
     if ((last !== undefined && last.seq >= reqSeq) || (w !== undefined && w.verified.message.seq >= reqSeq)) continue

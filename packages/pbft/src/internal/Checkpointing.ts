@@ -32,6 +32,7 @@ export const onCheckpoint = (r: ReplicaState, env: V<Checkpoint>): void => {
   if (from === undefined) return
   const m = env.message
   if (m.seq === 0 || m.seq % r.config.checkpointInterval !== 0) return r.reject(env.from, "invalid", `checkpoint at ${m.seq} is not a multiple of K`)
+  r.progress.executed(from, m.seq)
   if (m.seq <= r.stable.seq) return r.reject(env.from, "stale", `checkpoint ${m.seq} at or below the stable ${r.stable.seq}`)
   const added = r.checkpoints.add({ from, message: m, frame: env.frame })
   if (added._tag === "Duplicate") return r.reject(env.from, "duplicate", `checkpoint ${m.seq}`)
@@ -124,6 +125,7 @@ const install = (r: ReplicaState, cert: StableCheckpoint, snapshot: Uint8Array, 
     persistStable(r)
   }
   for (const [clientId, reply] of r.replies) r.doneWaiting(clientId, reply.seq)
+  r.phases.forgetExecuted(r.replies)
   for (const [key, seq] of r.assigned) if (seq <= cert.seq) r.assigned.delete(key)
   r.event({ _tag: "StateTransferred", index: cert.seq, stateDigest: cert.digest })
   updateTimer(r)

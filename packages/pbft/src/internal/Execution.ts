@@ -55,11 +55,14 @@ const execute = (r: ReplicaState, n: number, batch: StoredBatch): number => {
     r.assigned.delete(requestKey(q.clientId, q.seq))
     const last = r.replies.get(q.clientId)
     if (last !== undefined && q.seq <= last.seq) continue // executed before: at most once
+    r.phase(q.clientId, q.seq, "committed", n) // when its batch arrived only after committed-local
     const reply = run(r, q, n)
     r.replies.set(q.clientId, reply)
     r.doneWaiting(q.clientId, q.seq)
     r.event({ _tag: "Executed", index: n, clientId: q.clientId, seq: q.seq })
+    r.phase(q.clientId, q.seq, "executed", n)
     sendReply(r, q.clientId, reply, false, n)
+    r.phase(q.clientId, q.seq, "replied", n)
     ran++
   }
   r.lastExecuted = n

@@ -86,6 +86,7 @@ export const onRequest = (r: ReplicaState, env: V<Request>, relayed: boolean): v
     }
     known = { verified: env, digest: requestDigest(env.frame), since: r.now }
     r.addWaiting(known)
+    r.phase(m.clientId, m.seq, "received")
   }
   if (!r.normal) return
   if (r.isPrimary()) {
@@ -122,6 +123,7 @@ export const onPrePrepare = (r: ReplicaState, env: V<PrePrepare>, relayed: boole
   if (from === undefined) return
   if (from !== r.primary(m.view)) return r.reject(env.from, "invalid", `pre-prepare for view ${m.view} from a backup`)
   if (!admitView(r, m.view, env, relayed) || !admitSeq(r, m.seq, env)) return
+  r.progress.voted(from, m.seq)
   const signed: Signed<PrePrepare> = { from, message: m, frame: env.frame }
   const slot = r.log.slot(m.seq, r.view)
   const earlier = slot.prePrepare ?? slot.awaitingBatch
@@ -174,6 +176,7 @@ export const onPrepare = (r: ReplicaState, env: V<Prepare>, relayed: boolean): v
   if (from === undefined) return
   if (from === r.primary(m.view)) return r.reject(env.from, "invalid", "prepare from the primary")
   if (!admitView(r, m.view, env, relayed) || !admitSeq(r, m.seq, env)) return
+  r.progress.voted(from, m.seq)
   const slot = r.log.slot(m.seq, r.view)
   const earlier = slot.prepares.get(from)
   if (earlier !== undefined) {
@@ -190,6 +193,7 @@ export const onCommit = (r: ReplicaState, env: V<Commit>, relayed: boolean): voi
   const from = memberFrom(r, env)
   if (from === undefined) return
   if (!admitView(r, m.view, env, relayed) || !admitSeq(r, m.seq, env)) return
+  r.progress.voted(from, m.seq)
   const slot = r.log.slot(m.seq, r.view)
   const earlier = slot.commits.get(from)
   if (earlier !== undefined) {
@@ -207,6 +211,8 @@ export const checkPrepared = (r: ReplicaState, slot: Slot): void => {
   if (cert === undefined) return
   slot.prepared = cert
   r.maxPrepared = Math.max(r.maxPrepared, slot.seq)
+  const batch = r.batches.get(cert.digest)
+  if (batch !== undefined) r.batchPhase(batch.requests, "prepared", slot.seq)
   persistPrepared(r, cert)
   const commit = r.seal(new Commit({ view: cert.view as ViewNumber, seq: cert.seq as LogIndex, digest: cert.digest }))
   slot.commits.set(r.id, commit)
@@ -218,5 +224,8 @@ export const checkPrepared = (r: ReplicaState, slot: Slot): void => {
 export const checkCommitted = (r: ReplicaState, slot: Slot): void => {
   if (slot.committed || !isCommittedLocal(slot, r.trust)) return
   slot.committed = true
+  r.maxCommitted = Math.max(r.maxCommitted, slot.seq)
+  const batch = slot.prePrepare === undefined ? undefined : r.batches.get(slot.prePrepare.message.digest)
+  if (batch !== undefined) r.batchPhase(batch.requests, "committed", slot.seq)
   tryExecute(r)
 }

@@ -27,6 +27,8 @@ export const recover = (r: ReplicaState, disk: ReadonlyMap<string, Uint8Array>):
   if (meta !== undefined) {
     r.view = meta.view
     r.normal = meta.normal
+    // the view change it voted for before the restart: the cause it had is lost with its memory
+    if (!meta.normal) r.viewChangeCause = "restart"
   }
   for (const stored of readLog(disk)) if (stored.seq > r.stable.seq) recoverSlot(r, stored)
   r.nextSeq = Math.max(r.nextSeq, r.stable.seq)

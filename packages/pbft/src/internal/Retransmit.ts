@@ -67,6 +67,7 @@ export const onStatus = (r: ReplicaState, env: V<Status>): void => {
   // messages were in flight, and retransmitting them would only make duplicates
   const previous = r.peerExecuted.get(from)
   r.peerExecuted.set(from, s.lastExecuted)
+  r.progress.executed(from, s.lastExecuted)
   const stuck = previous === s.lastExecuted
   if (s.view > r.view || (s.view === r.view && s.normal && !r.normal) || s.lastExecuted > r.lastExecuted || s.stableSeq > r.lastExecuted) {
     r.peerAhead = true

@@ -22,6 +22,8 @@ import type { CapturedState, ReplyTable } from "../StateTransfer.js"
 import type { StableCheckpoint, ValidViewChange } from "../ViewChange.js"
 import type { Batches } from "./Batches.js"
 import { Fifo } from "./Fifo.js"
+import { RequestPhases } from "./Phases.js"
+import { Progress } from "./Progress.js"
 import { RateLimit } from "./RateLimit.js"
 import type { Frames, Signed } from "./Frames.js"
 import type { Commands } from "./Commands.js"
@@ -76,6 +78,8 @@ export class ReplicaState {
   maxAccepted = 0
 
   // execution
+  /** Highest sequence number that became committed-local here (any view; for the status). */
+  maxCommitted = 0
   lastExecuted = 0
   replies: ReplyTable = new Map()
 
@@ -106,6 +110,10 @@ export class ReplicaState {
   /** Requests this replica knows, by request digest (skips re-verifying a client signature in a batch). */
   readonly waitingByDigest = new Map<string, KnownRequest>()
   readonly limits = new RateLimit()
+  /** How far each peer's log reaches, as its own signed messages show (status only). */
+  readonly progress: Progress
+  /** Which `RequestPhase` each open request reported (observability only). */
+  readonly phases: RequestPhases
   /** Handles a verified message (set by the core; used to replay buffered and relayed messages). */
   dispatch: (envelope: Protocol.Verified<PbftMessage>, relayed: boolean) => void = () => {}
 
@@ -129,6 +137,8 @@ export class ReplicaState {
     this.vcTimeout = config.viewChangeTimeoutTicks
     this.nextStatusAt = config.statusIntervalTicks
     this.stable = { seq: 0, digest: genesisDigest, proof: [], snapshot: undefined }
+    this.progress = new Progress(config.logWindow)
+    this.phases = new RequestPhases(config.maxWaitingClients + config.maxInFlightBatches * config.maxBatchSize)
   }
 
   primary(view = this.view): ReplicaId {
@@ -145,6 +155,19 @@ export class ReplicaState {
 
   event(e: Protocol.ProtocolEvent): void {
     this.out.events.push(e)
+  }
+
+  /** Report that a client request reached `phase` here, unless it did already (see `Phases.ts`). */
+  phase(clientId: string, seq: number, phase: Protocol.RequestPhase, index?: number): void {
+    if (!this.phases.advance(this.replies, clientId, seq, phase)) return
+    this.out.events.push(
+      index === undefined ? { _tag: "RequestPhase", clientId, seq, phase } : { _tag: "RequestPhase", clientId, seq, phase, index }
+    )
+  }
+
+  /** Report `phase` for every request of a batch assigned to sequence number `index`. */
+  batchPhase(requests: ReadonlyArray<Request>, phase: Protocol.RequestPhase, index: number): void {
+    for (const q of requests) this.phase(q.clientId, q.seq, phase, index)
   }
 
   /** A message that vouches for nothing durable. */
