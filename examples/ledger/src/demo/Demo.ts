@@ -144,6 +144,7 @@ const main = (o: DemoOptions, dir: string, passed: Ref.Ref<boolean>): Effect.Eff
     const kills = new Map(running.map((r) => [r.id, r.kill] as const))
     for (const r of running) monitor.started(r.id, r.statusUrl)
     yield* term.out(s.dim(`  ${REPLICAS} replicas ready (pids ${running.map((r) => r.pid).join(", ")}); logs in ${dir}/replica-<id>.log`))
+    for (const r of running) yield* term.out(s.dim(`  replica ${r.id}: ${r.statusUrl}/status  ${r.statusUrl}/metrics`))
 
     let started = Date.now()
     const elapsed = () => (Date.now() - started) / 1000
