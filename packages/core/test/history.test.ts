@@ -180,6 +180,10 @@ describe("history format", () => {
         .toThrow(RangeError)
       expect(() => encodeOperation({ client: 0, op: "delete", key: "k", callNs: 0.5, outcome: { status: "unknown" } }))
         .toThrow(RangeError)
+      expect(() => encodeOperation({ client: 0, op: "delete", key: "k", callNs: -1n, outcome: { status: "unknown" } }))
+        .toThrow(RangeError)
+      expect(() => encodeOperation({ client: 1.5, op: "delete", key: "k", callNs: 0, outcome: { status: "unknown" } }))
+        .toThrow(RangeError)
     })
 
     // Integer-valued doubles beyond 2^53 read back as bigints (the same value, another type).

@@ -123,14 +123,22 @@ export const valueKey = (value: Value): string =>
   typeof value === "number" || typeof value === "bigint" ? numberKey(encodeValue(value)) : JSON.stringify(value)
 
 const encodeTime = (time: Time): string => {
-  if (typeof time === "number" && !Number.isSafeInteger(time)) {
-    throw new RangeError(`history times must be integers, got ${time}`)
+  if ((typeof time === "number" && !Number.isSafeInteger(time)) || time < 0) {
+    throw new RangeError(`history times must be non-negative integers, got ${time}`)
   }
   return time.toString()
 }
 
-/** One history line (without the newline), in the member order of `history-format.md`. */
+/**
+ * One history line (without the newline), in the member order of
+ * `history-format.md`. Throws a RangeError for what the format cannot carry
+ * (non-finite numbers, negative or fractional times or clients), which is a
+ * bug of the recorder.
+ */
 export const encodeOperation = (operation: HistoryOperation): string => {
+  if (!Number.isSafeInteger(operation.client) || operation.client < 0) {
+    throw new RangeError(`history clients must be non-negative integers, got ${operation.client}`)
+  }
   const parts = [
     `"client":${JSON.stringify(operation.client)}`,
     `"op":"${operation.op}"`,

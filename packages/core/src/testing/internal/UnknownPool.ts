@@ -65,7 +65,7 @@ export class UnknownPool {
     return -1
   }
 
-  /** Starts preparing the candidates for a configuration in `state`. */
+  /** Starts preparing the candidates of a configuration. */
   begin(): void {
     this.stamp++
     this.needs.length = 0
