@@ -150,6 +150,7 @@ const startEtcd = (bin: string): Effect.Effect<Etcd, EtcdError, Scope.Scope> =>
     const counters = Effect.gen(function*() {
       const pages = yield* Effect.forEach(members, (m) => http<string>(`${m.clientUrl}/metrics`))
       return {
+        elections: Math.max(...pages.map((p) => counterSum(p, "etcd_server_leader_changes_seen_total"))),
         cpu: members.reduce((a, m) => a + cpuSeconds(m.pid, ticks), 0),
         bytes: pages.reduce((a, p) => a + counterSum(p, "etcd_network_peer_sent_bytes_total") + counterSum(p, "etcd_network_client_grpc_sent_bytes_total"), 0)
       }
@@ -205,7 +206,8 @@ const startEtcd = (bin: string): Effect.Effect<Etcd, EtcdError, Scope.Scope> =>
             cpuSecondsPer1000: ((after.cpu - before.cpu) / done) * 1000,
             bytesPerOp: (after.bytes - before.bytes) / done,
             failed: r.failed,
-            unknown: 0
+            unknown: 0,
+            leaderChanges: after.elections - before.elections
           }
         })
     }

@@ -49,6 +49,8 @@ export interface Point {
   readonly bytesPerOp: number | undefined
   readonly failed: number
   readonly unknown: number
+  /** Leader elections during the measured window. */
+  readonly leaderChanges: number
 }
 
 export const benchDir = (prefix: string): Effect.Effect<string, never, Scope.Scope> =>
@@ -85,6 +87,7 @@ export const startSynod = (replicaArgs: ReadonlyArray<string> = []): Effect.Effe
       const statuses = yield* Effect.forEach([0, 1, 2], lc.status)
       const clientBytes = yield* Effect.forEach(clients, (c) => c.bytesSent)
       return {
+        view: Math.max(...statuses.map((s) => s.view)),
         cpuMicros: statuses.reduce((a, s) => a + s.cpu.user + s.cpu.system, 0),
         bytes: statuses.reduce((a, s) => a + s.wire.bytesOut, 0) + clientBytes.reduce((a, b) => a + b, 0)
       }
@@ -110,7 +113,8 @@ export const startSynod = (replicaArgs: ReadonlyArray<string> = []): Effect.Effe
             cpuSecondsPer1000: ((after.cpuMicros - before.cpuMicros) / 1e6 / done) * 1000,
             bytesPerOp: (after.bytes - before.bytes) / done,
             failed: report.failed,
-            unknown: report.unknown
+            unknown: report.unknown,
+            leaderChanges: after.view - before.view
           }
         })
     }
@@ -120,7 +124,8 @@ export const startSynod = (replicaArgs: ReadonlyArray<string> = []): Effect.Effe
 export const figuresOf = (label: string, points: ReadonlyArray<Point>, wireNote: string): Array<Figure> =>
   points.flatMap((p) => {
     const at = `${p.inFlight} in flight`
-    const errors = p.failed + p.unknown > 0 ? `; ${p.failed} failed, ${p.unknown} unknown` : ""
+    const errors = (p.failed + p.unknown > 0 ? `; ${p.failed} failed, ${p.unknown} unknown` : "") +
+      (p.leaderChanges > 0 ? `; ${p.leaderChanges} leader election${p.leaderChanges === 1 ? "" : "s"}` : "")
     return [
       { name: `${label} puts/s, ${at}`, value: Math.round(p.opsPerSecond), unit: "ops/s", note: `${measureSeconds()} s measured${errors}` },
       { name: `${label} p50, ${at}`, value: p.p50Ms, unit: "ms" },

@@ -74,9 +74,9 @@ export const run = (o: ReplicaOptions): Effect.Effect<void, CliError.CliError, F
       signer,
       keys,
       listen: { host: url.hostname.replace(/^\[(.*)\]$/, "$1"), port: Number(url.port || (url.protocol === "wss:" ? 443 : 80)) },
-      peers: ClusterConfig.replicaAddresses(config),
-      // the replica shell verifies every frame's signature (Envelope.open); verifying in the transport too would double the cost
-      verifySignatures: false
+      // the transport verifies each frame's signature (and closes connections that send forgeries);
+      // the replica shell, given the same key ring, trusts that check instead of repeating it
+      peers: ClusterConfig.replicaAddresses(config)
     }).pipe(
       Effect.mapError((e) => CliError.config(`replica ${o.id} cannot listen on ${entry.address}: ${e.detail}`, `is replica ${o.id} already running?`))
     )
