@@ -12,7 +12,7 @@
  * how to fix it.
  */
 import { FileSystem } from "@effect/platform"
-import { ClusterConfig, Crypto, Keys, type PeerId, clientPeer, replicaPeer } from "@synod/core"
+import { ClusterConfig, Keys, type PeerId } from "@synod/core"
 import { Effect, Either } from "effect"
 import * as path from "node:path"
 import * as CliError from "./CliError.js"
@@ -209,10 +209,3 @@ export const init = (o: InitOptions): Effect.Effect<{ readonly cluster: Cluster;
     )
     return { cluster: { layout: files, config: checked }, written: written.map((p) => path.relative(o.dir, p)) }
   })
-
-/** The public key of a principal as the cluster file lists it (for messages). */
-export const fingerprint = (pair: Keys.PeerKeyPair): string =>
-  Buffer.from(Crypto.rawPublicKey(pair.publicKey)).toString("hex").slice(0, 12)
-
-export const cliPeer = clientPeer(CLI_CLIENT)
-export const replicaPeerOf = replicaPeer
