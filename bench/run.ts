@@ -27,7 +27,9 @@ const registry: Record<string, () => Promise<Suite>> = {
   etcd: () => import("./etcd.js"),
   ws: () => import("./ws.js"),
   sim: () => import("./sim.js"),
-  shell: () => import("./shell.js")
+  shell: () => import("./shell.js"),
+  "pbft-ws": () => import("./pbft-ws.js"),
+  scaling: () => import("./scaling.js")
 }
 
 interface SuiteResult {
