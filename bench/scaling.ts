@@ -30,6 +30,7 @@ import {
   Crypto,
   Keys,
   MemoryTransport,
+  Metrics,
   type PeerId,
   makeClientId,
   makeReplicaId,
@@ -40,7 +41,7 @@ import {
 } from "@synod/core"
 import { PaxosClient, PaxosReplica } from "@synod/paxos"
 import { PbftClientShell, PbftReplica } from "@synod/pbft"
-import { Duration, Effect, Exit, Layer, type Scope } from "effect"
+import { Duration, Effect, Exit, Layer, Logger, LogLevel, Metric, type Scope } from "effect"
 import type { Figure } from "./harness.js"
 import { nullMachine } from "./support/NullMachine.js"
 
@@ -48,7 +49,7 @@ export const name = "scaling"
 export const description = "PBFT n=4/7/10 and Paxos n=3/5/7 in one process (memory transport, Ed25519): ops/s, CPU and bytes per op; batch and payload varied"
 
 const CLIENTS = 32
-const WARMUP_MS = 1500
+const WARMUP_MS = 1000
 const MEASURE_MS = 3000
 /** A cluster that has not committed anything after this long is reported, not waited for. */
 const FIRST_COMMIT_TIMEOUT = Duration.seconds(20)
@@ -77,6 +78,8 @@ const CASES: ReadonlyArray<Case> = [
 ]
 
 interface Result {
+  /** Requests per committed log entry (`synod_batch_size`, every replica's commits). */
+  readonly batchSize: number
   readonly ops: number
   readonly seconds: number
   readonly cpuMicros: number
@@ -185,14 +188,18 @@ const runCase = (c: Case): Effect.Effect<Result | string> =>
         return { latencies, failures }
       })
     yield* loop(WARMUP_MS)
+    const batches = Metric.value(Metric.tagged(Metrics.batchSize, "protocol", c.protocol === "pbft" ? "pbft/1" : "paxos/1"))
+    const batches0 = yield* batches
     const bytes0 = [replicaBytes.bytes, clientBytes.bytes]
     const cpu0 = process.cpuUsage()
     const t0 = nowMs()
     const { failures, latencies } = yield* loop(MEASURE_MS)
     const seconds = (nowMs() - t0) / 1000
     const cpu = process.cpuUsage(cpu0)
+    const batches1 = yield* batches
     latencies.sort((a, b) => a - b)
     return {
+      batchSize: (batches1.sum - batches0.sum) / Math.max(1, batches1.count - batches0.count),
       ops: latencies.length,
       seconds,
       cpuMicros: cpu.user + cpu.system,
@@ -201,7 +208,7 @@ const runCase = (c: Case): Effect.Effect<Result | string> =>
       failures,
       p50Ms: latencies[Math.floor(latencies.length / 2)] ?? NaN
     }
-  }))
+  }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))))
 
 const labelOf = (c: Case): string =>
   `${c.protocol} n=${c.n}` + (c.varied === "batch" ? `, batch ${c.batch}` : "") + (c.varied === "window" ? `, window ${c.window}` : "") +
@@ -221,7 +228,12 @@ export const run = async (): Promise<ReadonlyArray<Figure>> => {
     const ops = Math.max(1, r.ops)
     const failed = r.failures > 0 ? `; ${r.failures} failed` : ""
     figures.push(
-      { name: `${label} ops/s`, value: r.ops / r.seconds, unit: "ops/s", note: `${CLIENTS} clients; ${r.ops} ops in ${r.seconds.toFixed(1)} s; p50 ${r.p50Ms.toFixed(1)} ms${failed}` },
+      {
+        name: `${label} ops/s`,
+        value: r.ops / r.seconds,
+        unit: "ops/s",
+        note: `${CLIENTS} clients; ${r.ops} ops in ${r.seconds.toFixed(1)} s; p50 ${r.p50Ms.toFixed(1)} ms; ${r.batchSize.toFixed(1)} requests per batch${failed}`
+      },
       { name: `${label} CPU per op`, value: r.cpuMicros / ops, unit: "µs", note: "this process: every replica and client" },
       { name: `${label} replica bytes per op`, value: Math.round(r.replicaBytes / ops), unit: "B", note: `clients: ${Math.round(r.clientBytes / ops)} B per op` }
     )
