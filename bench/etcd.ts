@@ -23,7 +23,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Latency, LoadMix, LocalCluster } from "@synod/example-kv"
 import type { Figure } from "./harness.js"
-import { benchDir, figuresOf, KEYS, LEVELS, measureSeconds, type Point, replicaArgs, startSynod, VALUE_BYTES, WARMUP_SECONDS } from "./paxos-ws.js"
+import { benchDir, figuresOf, KEYS, LEVELS, measureSeconds, type Point, replicaArgs, runStoppable, startSynod, VALUE_BYTES, WARMUP_SECONDS } from "./paxos-ws.js"
 
 export const name = "etcd"
 export const description = "etcd (3 members, HTTP gateway) vs the Synod KV on Multi-Paxos, same puts, same run; Synod/etcd ratios"
@@ -221,7 +221,7 @@ export const run = async (): Promise<ReadonlyArray<Figure>> => {
     console.log("  etcd is not installed: `apt-get install etcd-server` (Debian) puts it on the PATH; skipping the etcd suite")
     return [{ name: "etcd comparison skipped", value: 0, unit: "", note: "no `etcd` on the PATH: apt-get install etcd-server" }]
   }
-  return Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  return runStoppable(Effect.scoped(Effect.gen(function*() {
     const etcd = yield* startEtcd(bin)
     const synod = yield* startSynod(replicaArgs())
     const pairs: Array<{ readonly etcd: Point; readonly synod: Point }> = []

@@ -19,7 +19,7 @@
  */
 import { NodeFileSystem } from "@effect/platform-node"
 import { KvClient, Load, LoadMix, LocalCluster } from "@synod/example-kv"
-import { Duration, Effect, type Scope } from "effect"
+import { Cause, Duration, Effect, Fiber, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -138,8 +138,29 @@ export const figuresOf = (label: string, points: ReadonlyArray<Point>, wireNote:
 /** Extra replica flags from `$SYNOD_BENCH_REPLICA_ARGS` (space-separated). */
 export const replicaArgs = (): ReadonlyArray<string> => (process.env.SYNOD_BENCH_REPLICA_ARGS ?? "").split(/\s+/).filter((a) => a !== "")
 
+/**
+ * Run a suite's program; SIGINT or SIGTERM interrupts it, so its scope stops
+ * every process it started before the bench exits.
+ */
+export const runStoppable = <A, E>(program: Effect.Effect<A, E>): Promise<A> => {
+  const fiber = Effect.runFork(program)
+  const stop = () => fiber.unsafeInterruptAsFork(fiber.id())
+  process.once("SIGINT", stop)
+  process.once("SIGTERM", stop)
+  return Effect.runPromise(Fiber.join(fiber).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause)
+        ? Effect.die(new Error("interrupted by a signal; the processes it started were stopped"))
+        : Effect.failCause(cause)
+    )
+  )).finally(() => {
+    process.off("SIGINT", stop)
+    process.off("SIGTERM", stop)
+  })
+}
+
 export const run = async (): Promise<ReadonlyArray<Figure>> =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  runStoppable(Effect.scoped(Effect.gen(function*() {
     const synod = yield* startSynod(replicaArgs())
     const points = yield* Effect.forEach(LEVELS, synod.measure)
     return figuresOf("synod", points, synod.wireNote)
