@@ -2,7 +2,7 @@
  * The generic replica shell: an actor that carries a protocol `Driver` between
  * the network, the disk and the clock. It knows nothing about any protocol.
  *
- *   mailbox (frames, ticks)
+ *   mailbox (frames, ticks, status requests)
  *     -> Envelope.open           rejections: metric + `Rejected` event; never reach the core
  *                                (the signature check is skipped for frames the transport verified
  *                                with this replica's key ring: `trustTransportVerification`)
@@ -14,7 +14,8 @@
  *          send `sendAfterPersist`            only after the write completed
  *          events: metrics, logs, request spans, then publish (PubSub)
  *          advance()
- *     -> snapshot driver.status() (gauges, `replicaStatus`)
+ *     -> snapshot driver.status() (gauges, `replicaStatus`); publish the applied index;
+ *        answer status requests (the state digest is computed only for them)
  *
  * Every `Outbound` is sealed once and the same frame sent to each of its `to`.
  *
@@ -50,7 +51,7 @@
  * never blocks the replica; at most `MAX_READY_ROUNDS` Readys per batch; at
  * most `maxOpenSpans` (default `Tracing.DEFAULT_MAX_OPEN_SPANS`) open request spans.
  */
-import { Data, type Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, Option, PubSub, Queue, Scope, Stream, SubscriptionRef } from "effect"
+import { Data, Deferred, type Duration, Effect, Either, ExecutionStrategy, Exit, Fiber, Option, PubSub, Queue, Scope, Stream, SubscriptionRef } from "effect"
 import * as Actor from "./Actor.js"
 import * as Clock from "./Clock.js"
 import type { KeyRing, Signer } from "./Crypto.js"
@@ -124,11 +125,16 @@ export interface ReplicaHandle {
   /** The same events as a stream that ends when the replica stops. */
   readonly events: Stream.Stream<ProtocolEvent>
   /**
-   * Applied index and state digest after the last completed Ready. The digest
-   * is recomputed only when the applied index moves (state changes only by
-   * applying entries or installing a snapshot at another index).
+   * Applied index and state digest after the last completed batch. The digest
+   * is computed only when asked for (here, `stateDigest`, `statusChanges`,
+   * `awaitApplied`), between two batches of the actor, and at most once per
+   * applied index (state changes only by applying entries or installing a
+   * snapshot at another index): a digest can cost as much as the state is
+   * large, so the shell never computes one nobody reads. When the replica has
+   * stopped, or its mailbox is full, it is read from the driver directly.
    */
   readonly status: Effect.Effect<ReplicaStatus>
+  /** The status each time the applied index moves (changes that come faster than they are read may be merged). */
   readonly statusChanges: Stream.Stream<ReplicaStatus>
   /**
    * The operator's view of the replica after the last completed batch: the
@@ -149,6 +155,9 @@ export interface ReplicaHandle {
 
 /** What a shell's mailbox holds. */
 export type ShellInput = { readonly _tag: "Frame"; readonly incoming: Incoming } | Clock.Tick
+
+/** A replica's mailbox also takes requests for its status, answered after the batch they arrive in. */
+type ReplicaInput = ShellInput | { readonly _tag: "Status"; readonly reply: Deferred.Deferred<ReplicaStatus> }
 
 // ---------------------------------------------------------------------------
 // Shell plumbing shared with ClientShell
@@ -276,8 +285,16 @@ export const run = <M>(
     const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
 
     const events = yield* PubSub.sliding<ProtocolEvent>(config.eventBufferSize ?? DEFAULT_EVENT_BUFFER)
-    const statusOf = (): ReplicaStatus => ({ appliedIndex: driver.appliedIndex(), stateDigest: driver.stateDigest() })
-    const status = yield* SubscriptionRef.make(statusOf())
+    // the applied index after each batch is cheap and always current; the digest is computed on demand
+    const applied = yield* SubscriptionRef.make(driver.appliedIndex())
+    let digested: ReplicaStatus = { appliedIndex: driver.appliedIndex(), stateDigest: driver.stateDigest() }
+    const currentStatus = (): ReplicaStatus => {
+      const index = driver.appliedIndex()
+      if (index !== digested.appliedIndex) digested = { appliedIndex: index, stateDigest: driver.stateDigest() }
+      return digested
+    }
+    // status requests of the current batch (at most the mailbox capacity), answered once it is done
+    let statusWaiters: Array<Deferred.Deferred<ReplicaStatus>> = []
 
     const observer = new ReplicaObserver(driver, {
       protocol,
@@ -291,25 +308,36 @@ export const run = <M>(
     const rejectInput = (from: PeerId, rejection: Rejection) =>
       Effect.zipRight(observer.dropped(from, rejection), PubSub.publish(events, { _tag: "Rejected", from, rejection }))
 
-    const receive = (input: ShellInput): Effect.Effect<void> =>
-      input._tag === "Tick"
-        ? Effect.sync(() => driver.step(input))
-        : Effect.flatMap(openIncoming(config.envelope, ports.keys, input.incoming, checkSender, trustTransport), (opened) =>
-          Either.isLeft(opened)
-            ? rejectInput(input.incoming.from, opened.left)
-            : Effect.sync(() => driver.step({ _tag: "Receive", envelope: opened.right })))
+    const receive = (input: ReplicaInput): Effect.Effect<void> => {
+      switch (input._tag) {
+        case "Tick":
+          return Effect.sync(() => driver.step(input))
+        case "Status":
+          return Effect.sync(() => void statusWaiters.push(input.reply))
+        case "Frame":
+          return Effect.flatMap(openIncoming(config.envelope, ports.keys, input.incoming, checkSender, trustTransport), (opened) =>
+            Either.isLeft(opened)
+              ? rejectInput(input.incoming.from, opened.left)
+              : Effect.sync(() => driver.step({ _tag: "Receive", envelope: opened.right })))
+      }
+    }
 
     const onDrained = Effect.gen(function*() {
       yield* drainReady(driver, config, name, ports, events, observer)
       yield* observer.afterBatch
-      // the digest is only recomputed when the applied index moved (it can be costly)
-      const current = yield* SubscriptionRef.get(status)
-      if (driver.appliedIndex() !== current.appliedIndex) yield* SubscriptionRef.set(status, statusOf())
+      const index = driver.appliedIndex()
+      if (index !== (yield* SubscriptionRef.get(applied))) yield* SubscriptionRef.set(applied, index)
+      if (statusWaiters.length > 0) {
+        const waiters = statusWaiters
+        statusWaiters = []
+        const status = currentStatus()
+        for (const w of waiters) yield* Deferred.succeed(w, status)
+      }
     })
     // every fiber forked below logs with these annotations (the actor adds `view` as it changes)
     const annotated = Effect.annotateLogs({ replica: name, protocol, view: observer.currentView })
 
-    const actor = yield* Actor.make<ShellInput>({
+    const actor = yield* Actor.make<ReplicaInput>({
       name,
       capacity: config.mailboxCapacity ?? DEFAULT_MAILBOX_CAPACITY,
       maxBatch: config.maxBatch ?? DEFAULT_MAX_BATCH,
@@ -340,23 +368,31 @@ export const run = <M>(
       actor.tell(Clock.Tick).pipe(Effect.catchTag("MailboxFull", () => Effect.void))
     ).pipe(Scope.extend(scope))
 
+    // between two batches; a stopped replica's driver no longer moves, and a full mailbox is not waited for
+    const status: Effect.Effect<ReplicaStatus> = actor.ask<ReplicaStatus>((reply) => ({ _tag: "Status", reply })).pipe(
+      Effect.catchAll(() => Effect.sync(currentStatus))
+    )
+
     const handle: ReplicaHandle = {
       peer: ports.signer.peer,
       subscribe: PubSub.subscribe(events),
       events: Stream.fromPubSub(events).pipe(Stream.interruptWhen(stopped)),
-      status: SubscriptionRef.get(status),
-      statusChanges: status.changes,
+      status,
+      statusChanges: applied.changes.pipe(
+        Stream.mapEffect(() => status),
+        Stream.changesWith((a, b) => a.appliedIndex === b.appliedIndex)
+      ),
       replicaStatus: observer.status,
-      appliedIndex: Effect.map(SubscriptionRef.get(status), (s) => s.appliedIndex),
-      stateDigest: Effect.map(SubscriptionRef.get(status), (s) => s.stateDigest),
+      appliedIndex: SubscriptionRef.get(applied),
+      stateDigest: Effect.map(status, (s) => s.stateDigest),
       awaitApplied: (index) =>
-        status.changes.pipe(
-          Stream.filter((s) => s.appliedIndex >= index),
+        applied.changes.pipe(
+          Stream.filter((i) => i >= index),
           Stream.interruptWhen(stopped),
           Stream.runHead,
           Effect.flatMap(Option.match({
             onNone: () => Effect.fail(new Actor.ActorStopped({ actor: name })),
-            onSome: Effect.succeed
+            onSome: () => status
           }))
         ),
       stop: Scope.close(scope, Exit.void),
