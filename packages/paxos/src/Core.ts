@@ -49,6 +49,14 @@ export class PaxosCore implements Protocol.Core<M.PaxosMessage> {
   readonly state: State
   /** Writes and events produced while recovering, handed out with the first Ready. */
   private recovery: Protocol.ReadyBuffer<M.PaxosMessage> | undefined
+  /**
+   * A client request arrived since the last proposal. Proposing is deferred to
+   * the next `flushProposals` (the driver calls it before handing out a Ready),
+   * so the requests of one shell mailbox batch share one slot instead of one
+   * slot each; the simulator asks for a Ready after every step, so there the
+   * timing is unchanged.
+   */
+  private proposalDeferred = false
 
   constructor(params: CoreParams) {
     const config = Config.make(params.config)
@@ -110,9 +118,21 @@ export class PaxosCore implements Protocol.Core<M.PaxosMessage> {
     } else {
       this.receive(input.envelope)
     }
-    Proposer.propose(s)
+    if (input._tag === "Receive" && input.envelope.message._tag === "Request") {
+      this.proposalDeferred = true
+    } else {
+      this.proposalDeferred = false
+      Proposer.propose(s)
+    }
     Proposer.flushCommits(s)
     Requests.serveReads(s)
+  }
+
+  /** Propose what deferred client requests queued (see `proposalDeferred`). Deterministic; idempotent. */
+  flushProposals(): void {
+    if (!this.proposalDeferred) return
+    this.proposalDeferred = false
+    Proposer.propose(this.state)
   }
 
   private receive(env: Protocol.Verified<M.PaxosMessage>): void {

@@ -55,8 +55,18 @@ export interface PaxosDriver extends Protocol.Driver<M.PaxosMessage> {
 export const make = (params: CoreParams): PaxosDriver => {
   const core = new PaxosCore(params)
   const s = core.state
+  const base = Protocol.driverOf(core)
   return {
-    ...Protocol.driverOf(core),
+    ...base,
+    // deferred proposals are made before the caller looks at or takes the Ready
+    hasReady: () => {
+      core.flushProposals()
+      return base.hasReady()
+    },
+    ready: () => {
+      core.flushProposals()
+      return base.ready()
+    },
     id: params.id,
     status: () => core.status(),
     core,

@@ -88,10 +88,12 @@ describe("the leader", () => {
 
   it("answers Overloaded when its request queue is full, and refuses oversized, undecodable or misattributed requests", () => {
     const d = leader({ pipelineWindow: 1, maxBatchItems: 1, maxPendingRequests: 2, maxCommandBytes: 100 })
+    // requests of one batch of input are proposed together when the Ready is taken, so the
+    // queue holds all of them until then: 0 and 1 fit, 2 and 3 are refused
     for (let seq = 0; seq < 4; seq++) receive(d, clientPeer("a"), write("a", seq))
     let r = take(d)
-    expect(messages(r, "Reply").map((x) => [x.seq, x.outcome._tag])).toEqual([[3, "Overloaded"]])
-    expect(rejections(r)).toEqual(["overloaded"])
+    expect(messages(r, "Reply").map((x) => [x.seq, x.outcome._tag])).toEqual([[2, "Overloaded"], [3, "Overloaded"]])
+    expect(rejections(r)).toEqual(["overloaded", "overloaded"])
     receive(d, clientPeer("b"), write("b", 0, "y".repeat(200)))
     receive(d, clientPeer("b"), new M.Request({ clientId: "b" as never, seq: 1 as never, ackedBelow: 0 as never, op: { _tag: "Write", command: new TextEncoder().encode("{\"_tag\":\"Launch\"}") } }))
     receive(d, clientPeer("b"), write("a", 9)) // b signs a request of a
@@ -106,7 +108,8 @@ describe("the leader", () => {
   })
 
   it("answers a retry of an executed request from the session and takes a retry of a queued one without proposing it twice", () => {
-    const d = leader({ pipelineWindow: 1 })
+    // one request per slot, so seq 1 is still queued when its retry arrives
+    const d = leader({ pipelineWindow: 1, maxBatchItems: 1 })
     receive(d, clientPeer("a"), write("a", 0))
     receive(d, clientPeer("a"), write("a", 1))
     receive(d, clientPeer("a"), write("a", 1)) // retry while queued
