@@ -452,6 +452,6 @@ const ledgerWorkload = (figures: Array<Figure>) =>
 
 export const run = async (): Promise<ReadonlyArray<Figure>> => {
   const figures: Array<Figure> = []
-  await Effect.runPromise(Effect.zipRight(nullWorkload(figures), ledgerWorkload(figures)))
+  await Processes.runInterruptible(Effect.zipRight(nullWorkload(figures), ledgerWorkload(figures)))
   return figures
 }

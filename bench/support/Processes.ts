@@ -1,13 +1,15 @@
 /**
  * Child processes of a bench suite, tied to a `Scope`: each is stopped when
  * the scope closes (SIGTERM, then SIGKILL after `STOP_GRACE_MS`), whether the
- * suite succeeded, failed or was interrupted, and every child still alive when
- * this process exits is killed (SIGKILL) by an exit hook. Children talk back
+ * suite succeeded, failed or was interrupted (`runInterruptible` turns SIGINT
+ * and SIGTERM into interruption), and every child still alive when this
+ * process exits is killed (SIGKILL) by an exit hook; a child whose parent
+ * vanishes sees its IPC channel close and stops itself. Children talk back
  * over stdout (a `ready <address>` line) and an IPC channel (request / answer
  * by id).
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { Deferred, Duration, Effect, type Scope } from "effect"
+import { Cause, Deferred, Duration, Effect, Fiber, type Scope } from "effect"
 
 export const STOP_GRACE_MS = 5000
 /** Starting a child under tsx on a loaded 2-core machine can take a while. */
@@ -95,3 +97,23 @@ const stop = (proc: ChildProcess): Effect.Effect<void> =>
     })
     proc.kill("SIGTERM")
   })
+
+/**
+ * Run a suite's program so that SIGINT or SIGTERM interrupts it: its scopes
+ * close (children stopped, temporary directories removed) before the bench
+ * exits with the interruption as the suite's error.
+ */
+export const runInterruptible = <A, E>(program: Effect.Effect<A, E>): Promise<A> => {
+  const fiber = Effect.runFork(program)
+  const interrupt = () => fiber.unsafeInterruptAsFork(fiber.id())
+  process.once("SIGINT", interrupt)
+  process.once("SIGTERM", interrupt)
+  return Effect.runPromise(Fiber.join(fiber).pipe(
+    Effect.catchAllCause((cause) =>
+      Cause.isInterruptedOnly(cause) ? Effect.die(new Error("interrupted by a signal; every process it started was stopped")) : Effect.failCause(cause)
+    )
+  )).finally(() => {
+    process.off("SIGINT", interrupt)
+    process.off("SIGTERM", interrupt)
+  })
+}
