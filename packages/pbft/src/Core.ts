@@ -80,6 +80,14 @@ export class PbftCore implements Protocol.Core<PbftMessage> {
     dispatch(r, input.envelope, false)
   }
 
+  /** Propose what deferred client requests queued (see `ReplicaState.proposalDeferred`). Deterministic. */
+  flushProposals(): void {
+    const r = this.state
+    if (!r.proposalDeferred) return
+    r.proposalDeferred = false
+    propose(r)
+  }
+
   appliedIndex(): number {
     return this.state.lastExecuted
   }

@@ -23,6 +23,15 @@ export const make = (params: PbftReplicaParams): PbftDriver => {
   const driver = Protocol.driverOf(core)
   return {
     ...driver,
+    // deferred proposals are made before the caller looks at or takes the Ready
+    hasReady: () => {
+      core.flushProposals()
+      return driver.hasReady()
+    },
+    ready: () => {
+      core.flushProposals()
+      return driver.ready()
+    },
     core,
     status: () => core.status(),
     view: () => core.view(),

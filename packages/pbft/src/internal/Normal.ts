@@ -9,7 +9,7 @@ import { NULL_DIGEST, requestDigest } from "../Digest.js"
 import type { EvidenceKind } from "../Evidence.js"
 import type { Slot } from "../Log.js"
 import { Commit, type PbftMessage, type PrePrepare, Prepare, Relay, Reply, type Request } from "../Messages.js"
-import { enqueue, noteRequests, propose } from "./Batching.js"
+import { enqueue, noteRequests } from "./Batching.js"
 import { persistPrepared, persistPrePrepare } from "./Durable.js"
 import { answerRead, tryExecute, updateTimer } from "./Execution.js"
 import type { Signed } from "./Frames.js"
@@ -91,7 +91,7 @@ export const onRequest = (r: ReplicaState, env: V<Request>, relayed: boolean): v
   if (!r.normal) return
   if (r.isPrimary()) {
     enqueue(r, known!, env.from)
-    propose(r)
+    r.proposalDeferred = true
   } else {
     // a backup passes a client's (re)transmission on to the primary and starts its timer (§4.5.2);
     // also a request another replica relayed, so no replica can make backups wait for a

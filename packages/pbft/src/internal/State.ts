@@ -74,6 +74,13 @@ export class ReplicaState {
   // ordering (§4.2)
   /** Highest sequence number the primary assigned in this view. */
   nextSeq = 0
+  /**
+   * A client request was queued at the primary since the last proposal. Proposing waits for
+   * `PbftCore.flushProposals` (the driver calls it before handing out a Ready), so the requests
+   * of one shell mailbox batch share a sequence number instead of one each; the simulator asks
+   * for a Ready after every step, so there the timing is unchanged.
+   */
+  proposalDeferred = false
   /** Highest sequence number with an accepted pre-prepare in this view. */
   maxAccepted = 0
 
