@@ -25,7 +25,7 @@
  */
 import type { PeerId, Protocol } from "@synod/core"
 import type { Rng, SimProtocol } from "@synod/core/testing"
-import { SeededRng } from "./internal/Rng.js"
+import { Prng } from "@synod/core/prng"
 
 type Driver<M> = Protocol.Driver<M>
 type Outbound<M> = Protocol.Outbound<M>
@@ -65,7 +65,7 @@ export interface ByzantineDriver<M> extends Driver<M> {
 const STALE_DELTAS = [-1, -2] as const
 
 export const byzantine = <M>(inner: Driver<M>, options: ByzantineOptions<M>): ByzantineDriver<M> => {
-  const rng = new SeededRng(options.seed)
+  const rng = new Prng(options.seed)
   const { tamper, strategy } = options
   const actions: Record<string, number> = {}
   const act = (kind: string) => {

@@ -15,7 +15,7 @@
 import { Effect, Ref } from "effect"
 import type { CliError } from "../CliError.js"
 import type { Transfer } from "../Commands.js"
-import { SeededRng } from "../internal/Rng.js"
+import { Prng } from "@synod/core/prng"
 import type { Answer, LedgerClient } from "../LedgerClient.js"
 import type { Wallet } from "../Wallet.js"
 
@@ -86,7 +86,7 @@ export interface ClientLoop {
 /** Send transfers until `stopping` is set; the record of the transfer in flight stays Pending if interrupted. */
 export const run = (loop: ClientLoop, log: TrafficLog, stopping: Ref.Ref<boolean>): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const rng = new SeededRng(loop.seed)
+    const rng = new Prng(loop.seed)
     for (let k = 1; !(yield* Ref.get(stopping)); k++) {
       const to = rng.pick(loop.payees)
       const amount = BigInt(1 + rng.int(loop.maxAmount))
